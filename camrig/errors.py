@@ -1,0 +1,77 @@
+"""One exception root for the whole daemon, one subclass per kind of failure.
+
+Every message names the camera it is about (or the config key), so that a log
+line read alone in ``journalctl`` says what broke and where.
+"""
+
+from __future__ import annotations
+
+
+class CamRigError(Exception):
+    """Root of every error gopro-manager raises on purpose.
+
+    ``camera`` is the camera's configured name, or ``None`` for errors that are
+    not about one camera.
+    """
+
+    def __init__(self, message: str, *, camera: str | None = None):
+        self.camera = camera
+        super().__init__(f"{camera}: {message}" if camera else message)
+
+
+class ConfigError(CamRigError):
+    """The configuration is wrong: names the key, the camera and the bad value.
+
+    The daemon exits with status 78 (``EX_CONFIG``, which systemd shows as
+    ``status=78/CONFIG``) and prints no traceback.
+    """
+
+    EXIT_STATUS = 78
+
+    def __init__(self, key: str, message: str, *, camera: str | None = None,
+                 value: object = ..., path: str | None = None):
+        self.key = key
+        self.value = value
+        self.path = path
+        where = f"{path}: " if path else ""
+        who = f" (camera {camera!r})" if camera else ""
+        shown = "" if value is ... else f": got {value!r}"
+        Exception.__init__(self, f"{where}{key}{who}: {message}{shown}")
+        self.camera = camera
+
+
+class LinkError(CamRigError):
+    """Packets cannot be sent the way the Link promises (interface missing, bind refused).
+
+    ``permanent`` is True when retrying cannot help without a change on the
+    machine (a missing capability), False when the condition may pass (a USB
+    adapter not plugged in yet).
+    """
+
+    def __init__(self, message: str, *, camera: str | None = None, permanent: bool = False):
+        self.permanent = permanent
+        super().__init__(message, camera=camera)
+
+
+class CameraUnreachable(CamRigError):
+    """No HTTP answer: connection refused or timed out, interface down, camera asleep."""
+
+
+class CameraRejected(CamRigError):
+    """The camera answered, but not with what was asked: HTTP error status or unreadable body."""
+
+    def __init__(self, message: str, *, camera: str | None = None, http_status: int | None = None):
+        self.http_status = http_status
+        super().__init__(message, camera=camera)
+
+
+class WakeFailed(CamRigError):
+    """A wake step (BLE Wi-Fi-on, association, Wake-on-LAN, probe) did not succeed in time."""
+
+
+class BleError(WakeFailed):
+    """gatttool (or bleak) could not deliver a BLE command; ``reason`` is the short BlueZ cause."""
+
+    def __init__(self, message: str, *, camera: str | None = None, reason: str = "unknown"):
+        self.reason = reason
+        super().__init__(message, camera=camera)
