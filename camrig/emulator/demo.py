@@ -1,0 +1,101 @@
+"""``make demo``: three emulated GoPros, the real daemon, one trigger, no root.
+
+Starts a :class:`~camrig.emulator.rig.LoopbackRig` (cameras on 127.0.0.2–4,
+daemon in ``NETWORK_MODE "address"``), then shows the status table three
+times: after start-up, after the trigger file appears (all cameras recording),
+after it is removed (all stopped). Exit status 0 when every step happened, 1
+(with the daemon's log tail) when one did not.
+
+Run as ``python gopro_manager.py demo`` or ``python -m camrig.emulator.demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Sequence
+
+from .rig import LoopbackRig, RigError, RigTimeout
+
+
+def run_demo(argv: Sequence[str] | None = None, *, out=None) -> int:
+    """Run the demo; returns the process exit status (0 ok, 1 a step failed).
+
+    ``argv``: ``[--cameras N] [--timeout SECONDS] [--keep]``. ``--timeout``
+    bounds each wait for the cameras (start, stop); ``--keep`` keeps the rig's
+    working directory (config, logs) and prints its path.
+    """
+    out = out or sys.stdout
+    parser = argparse.ArgumentParser(prog="gopro_manager.py demo",
+                                     description="Three emulated GoPros record on a trigger file.")
+    parser.add_argument("--cameras", type=int, default=3, help="number of emulated cameras (1–16, default 3)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds to wait for the cameras at each step (default 10)")
+    parser.add_argument("--keep", action="store_true", help="keep the working directory (config, logs)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    rig = LoopbackRig(args.cameras, keep_workdir=args.keep, prefix="gmdemo")
+    failed = False
+    try:
+        with rig:
+            try:
+                _steps(rig, args.timeout, say)
+            except (RigError, RigTimeout) as exc:
+                failed = True
+                say(f"\ndemo FAILED: {str(exc).splitlines()[0]}")
+                say("--- daemon log (last 40 lines):")
+                say(rig.daemon_log(40))
+                for cam in rig.cameras:
+                    say(f"--- {cam.name} emulator log (last 10 lines):")
+                    say(rig.emulator_log(cam.k, 10))
+    except (RigError, RigTimeout, OSError) as exc:
+        say(f"demo FAILED while setting up: {exc}")
+        return 1
+    if failed:
+        return 1
+    say("\ndemo OK: every camera started and stopped with the trigger.")
+    return 0
+
+
+def _steps(rig: LoopbackRig, timeout: float, say) -> None:
+    names = ", ".join(f"{c.name} at {c.address}:{c.http_port}" for c in rig.cameras)
+    say(f"{len(rig.cameras)} emulated cameras: {names}")
+    say(f"daemon config: {rig.config_path}")
+    rig.start_daemon()
+    rig.wait_until(lambda: _all_states(rig, {"idle"}), max(timeout, 20.0),
+                   message="the daemon to find every camera idle")
+    say("\n$ gopro_manager.py status")
+    say(rig.status_table())
+
+    say(f"$ touch {rig.trigger_path}")
+    t0 = time.monotonic()
+    rig.trigger_on()
+    rig.wait_until(lambda: all(rig.recording()) and _all_states(rig, {"recording"}), timeout,
+                   message="every camera to record")
+    say(f"every camera records ({time.monotonic() - t0:.1f} s after the trigger)\n")
+    say("$ gopro_manager.py status")
+    say(rig.status_table())
+
+    say(f"$ rm {rig.trigger_path}")
+    t0 = time.monotonic()
+    rig.trigger_off()
+    rig.wait_until(lambda: not any(rig.recording()) and _all_states(rig, {"idle"}), timeout,
+                   message="every camera to stop")
+    say(f"every camera stopped ({time.monotonic() - t0:.1f} s after the trigger went away)\n")
+    say("$ gopro_manager.py status")
+    say(rig.status_table())
+    rig.stop_daemon()
+
+
+def _all_states(rig: LoopbackRig, states: set[str]) -> bool:
+    """True when the status file lists every camera of the rig in one of ``states``."""
+    cameras = rig.status().get("cameras", [])
+    return len(cameras) == len(rig.cameras) and all(c.get("state") in states for c in cameras)
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo(sys.argv[1:]))
