@@ -1,0 +1,466 @@
+"""Load and validate ``config.py`` into frozen dataclasses.
+
+The config file is Python, executed as the daemon's user (root on the
+original install), so it is refused when anyone but its owner may write it.
+The original script's config works unchanged::
+
+    GOPROS = [("wlan1", "GP24784461", "06:41:69:6a:c1:05", "d4:d9:19:9a:4c:7b"), ...]
+    GPIO_BCM_PIN = 17
+    TRIGGER_PATH = "/tmp/gopro-trigger"
+    CHECK_STATUS = 5
+
+Every problem raises :class:`~camrig.errors.ConfigError` naming the key, the
+camera and the bad value; the entry point turns it into exit status 78.
+Values that end up on a command line (interface names, MACs, paths) are
+checked against strict patterns here, before anything runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+#: Linux interface names: 1–15 chars, no '/', whitespace or ':' (dev_valid_name in net/core/dev.c).
+IFACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")
+MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+ADAPTER_RE = re.compile(r"^hci[0-9]{1,2}$")
+
+#: Legacy gpControl models (HERO5–8); later issues add Open GoPro models.
+LEGACY_MODELS = ("hero5", "hero6", "hero7", "hero8")
+MODELS = LEGACY_MODELS
+CONTROLS = ("wifi",)
+NETWORK_MODES = ("bind", "route", "address")
+ON_EXIT_CHOICES = ("leave", "stop")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+PIN_FACTORIES = ("lgpio", "rpigpio", "pigpio", "native", "mock")
+
+DEFAULT_CONFIG_PATHS = ("config.py", "/etc/gopro-manager/config.py")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One camera.
+
+    ``iface`` is the Wi-Fi interface that reaches it (None only in ``address``
+    mode), ``address`` its IPv4 address (10.5.5.9 for every GoPro AP),
+    ``wifi_mac`` the camera's AP BSSID (the Wake-on-LAN target), ``bt_mac`` its
+    BLE address, ``http_port``/``wol_port`` UDP/TCP ports (80 and 9 on a real
+    camera; some HERO5 firmware listens for Wake-on-LAN on 7).
+    """
+
+    name: str
+    iface: str | None
+    ssid: str | None
+    wifi_mac: str | None
+    bt_mac: str | None
+    model: str = "hero7"
+    control: str = "wifi"
+    address: str = "10.5.5.9"
+    http_port: int = 80
+    wol_port: int = 9
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration. Times are seconds."""
+
+    cameras: tuple[CameraConfig, ...]
+    gpio_bcm_pin: int | None = None
+    gpio_bounce_time: float = 0.05
+    gpio_pin_factory: str | None = None
+    trigger_path: str | None = "/run/gopro-manager/trigger"
+    check_status: int | None = 5
+    cycle_seconds: float = 1.0
+    network_mode: str = "bind"
+    camera_address: str = "10.5.5.9"
+    gatttool: str = "gatttool"
+    ble_adapter: str = "hci0"
+    status_path: str | None = "/run/gopro-manager/status.json"
+    http_timeout: float = 3.0
+    connect_timeout: float = 1.0
+    wake_timeout: float = 30.0
+    ble_timeout: float = 10.0
+    keep_awake: float | None = 60.0
+    on_exit: str = "leave"
+    log_level: str = "info"
+    source: str | None = field(default=None, compare=False)
+    #: Non-fatal findings (unknown keys, with the nearest known one), logged at start and by `check`.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def camera(self, name: str) -> CameraConfig:
+        """The camera called ``name``; KeyError if there is none."""
+        for cam in self.cameras:
+            if cam.name == name:
+                return cam
+        raise KeyError(name)
+
+
+#: config key → Config attribute. The order is the order of config.py.example.
+_SCALAR_KEYS: dict[str, str] = {
+    "GPIO_BCM_PIN": "gpio_bcm_pin",
+    "GPIO_BOUNCE_TIME": "gpio_bounce_time",
+    "GPIO_PIN_FACTORY": "gpio_pin_factory",
+    "TRIGGER_PATH": "trigger_path",
+    "CHECK_STATUS": "check_status",
+    "CYCLE_SECONDS": "cycle_seconds",
+    "NETWORK_MODE": "network_mode",
+    "CAMERA_ADDRESS": "camera_address",
+    "GATTTOOL": "gatttool",
+    "BLE_ADAPTER": "ble_adapter",
+    "STATUS_PATH": "status_path",
+    "HTTP_TIMEOUT": "http_timeout",
+    "CONNECT_TIMEOUT": "connect_timeout",
+    "WAKE_TIMEOUT": "wake_timeout",
+    "BLE_TIMEOUT": "ble_timeout",
+    "KEEP_AWAKE": "keep_awake",
+    "ON_EXIT": "on_exit",
+    "LOG_LEVEL": "log_level",
+}
+KNOWN_KEYS = frozenset(_SCALAR_KEYS) | {"GOPROS"}
+_CAMERA_KEYS = ("name", "iface", "ssid", "wifi_mac", "bt_mac", "model", "control",
+                "address", "http_port", "wol_port")
+
+
+def find_config(explicit: str | None, script_dir: str | os.PathLike) -> Path:
+    """The config file to use: ``explicit`` if given, else ``config.py`` beside
+    the entry point, else ``/etc/gopro-manager/config.py``.
+
+    Raises ConfigError (key ``--config``) when none exists.
+    """
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError("--config", "no such file", value=str(path))
+        return path
+    candidates = [Path(script_dir) / DEFAULT_CONFIG_PATHS[0], Path(DEFAULT_CONFIG_PATHS[1])]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ConfigError("--config", "no config file found; looked at "
+                      + ", ".join(str(p) for p in candidates)
+                      + " (copy config.py.example there)")
+
+
+def check_file_safety(path: Path) -> None:
+    """Refuse a config file that someone other than its owner (or root) could have written.
+
+    It is executed as Python by the daemon, which runs with network privileges,
+    so a group- or world-writable file (or one owned by another unprivileged
+    user) would hand those privileges to anyone who can write it.
+    """
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read: {exc.strerror}", value=str(path)) from None
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError("--config", f"writable by group or others (mode {stat.filemode(st.st_mode)}); "
+                          f"run: chmod go-w {path}", value=str(path))
+    if st.st_uid not in (0, os.geteuid()):
+        raise ConfigError("--config", f"owned by uid {st.st_uid}, not by root or the daemon's user",
+                          value=str(path))
+
+
+def load_config(path: str | os.PathLike, *, check_permissions: bool = True) -> Config:
+    """Execute the config file at ``path`` and validate it.
+
+    Raises ConfigError for an unsafe file, a Python error in it (the line is
+    named), or any invalid value.
+    """
+    path = Path(path)
+    if check_permissions:
+        check_file_safety(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("--config", f"cannot read: {exc}", value=str(path)) from None
+    namespace: dict[str, Any] = {"__file__": str(path), "__name__": "gopro_manager_config"}
+    try:
+        code = compile(source, str(path), "exec")
+        exec(code, namespace)  # noqa: S102 - the config file is Python by design, checked above
+    except SyntaxError as exc:
+        raise ConfigError("--config", f"Python syntax error at line {exc.lineno}: {exc.msg}",
+                          path=str(path)) from None
+    except Exception as exc:  # the config's own code failed: say where, no traceback
+        line = _error_line(exc, str(path))
+        raise ConfigError("--config", f"{type(exc).__name__} at line {line}: {exc}",
+                          path=str(path)) from None
+    values = {k: v for k, v in namespace.items() if k.isupper() and not k.startswith("_")}
+    return config_from_mapping(values, source=str(path))
+
+
+def _error_line(exc: BaseException, filename: str) -> str:
+    tb = exc.__traceback__
+    line = "?"
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = str(tb.tb_lineno)
+        tb = tb.tb_next
+    return line
+
+
+def config_from_mapping(values: Mapping[str, Any], *, source: str | None = None) -> Config:
+    """Validate a mapping of config keys (as a config file defines them) into a Config.
+
+    Unknown upper-case keys are not fatal (the original script's config may
+    define helpers of its own) but each becomes a warning naming the nearest
+    known key, so a typo (``CHECK_STAUTS``) is not silently ignored.
+    """
+    def err(key, message, value=..., camera=None):
+        return ConfigError(key, message, value=value, camera=camera, path=source)
+
+    warnings = []
+    for key in values:
+        if key not in KNOWN_KEYS:
+            hint = _nearest(key, KNOWN_KEYS)
+            warnings.append(f"{key}: unknown key, ignored" + (f" (did you mean {hint}?)" if hint else ""))
+    kwargs: dict[str, Any] = {}
+    for key, attr in _SCALAR_KEYS.items():
+        if key in values:
+            kwargs[attr] = _SCALAR_CHECKS[attr](key, values[key], err)
+    if "GOPROS" not in values:
+        raise err("GOPROS", "missing: list the cameras, e.g. "
+                  "GOPROS = [('wlan1', 'GP12345678', 'aa:bb:cc:dd:ee:01', 'd4:d9:19:9a:4c:01')]")
+    mode = kwargs.get("network_mode", "bind")
+    default_address = kwargs.get("camera_address", "10.5.5.9")
+    cameras = _check_cameras(values["GOPROS"], mode, default_address, err)
+    if kwargs.get("gpio_bcm_pin") is None and kwargs.get("trigger_path", "/run/gopro-manager/trigger") is None:
+        raise err("TRIGGER_PATH", "both GPIO_BCM_PIN and TRIGGER_PATH are None: nothing could ever "
+                  "start a recording", value=None)
+    return Config(cameras=cameras, source=source, warnings=tuple(warnings), **kwargs)
+
+
+# --- scalar checks ---------------------------------------------------------------------------
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v not in (float("inf"), float("-inf"))
+
+
+def _number(lo, hi, *, optional=False, integer=False):
+    def check(key, value, err):
+        if value is None and optional:
+            return None
+        ok = _is_int(value) if integer else _is_number(value)
+        kind = "a whole number" if integer else "a number of seconds"
+        if not ok:
+            raise err(key, f"must be {kind}{' or None' if optional else ''}", value)
+        if not lo <= value <= hi:
+            raise err(key, f"must be between {lo} and {hi}", value)
+        return int(value) if integer else float(value)
+    return check
+
+
+def _choice(choices, *, optional=False):
+    def check(key, value, err):
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or value.lower() not in choices:
+            raise err(key, "must be one of " + ", ".join(repr(c) for c in choices)
+                      + (" or None" if optional else ""), value)
+        return value.lower()
+    return check
+
+
+def _path(*, optional):
+    def check(key, value, err):
+        if value is None and optional:
+            return None
+        if not isinstance(value, (str, os.PathLike)) or not str(value):
+            raise err(key, "must be a path string" + (" or None" if optional else ""), value)
+        value = str(value)
+        if "\0" in value or "\n" in value:
+            raise err(key, "must not contain NUL or newline characters", value)
+        return value
+    return check
+
+
+def _executable(key, value, err):
+    value = _path(optional=False)(key, value, err)
+    if value.startswith("-"):
+        raise err(key, "must not start with '-'", value)
+    return value
+
+
+def _ipv4(key, value, err):
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except (ValueError, TypeError):
+        raise err(key, "must be an IPv4 address such as '10.5.5.9'", value) from None
+
+
+def _adapter(key, value, err):
+    if not isinstance(value, str) or not ADAPTER_RE.match(value):
+        raise err(key, "must be a Bluetooth adapter name such as 'hci0'", value)
+    return value
+
+
+def _gpio_pin(key, value, err):
+    if value is None:
+        return None
+    if not _is_int(value) or not 0 <= value <= 27:
+        raise err(key, "must be a BCM GPIO number from 0 to 27, or None to disable the pin", value)
+    return value
+
+
+_SCALAR_CHECKS = {
+    "gpio_bcm_pin": _gpio_pin,
+    "gpio_bounce_time": _number(0.0, 5.0),
+    "gpio_pin_factory": _choice(PIN_FACTORIES, optional=True),
+    "trigger_path": _path(optional=True),
+    "check_status": _number(1, 3600, optional=True, integer=True),
+    "cycle_seconds": _number(0.05, 60.0),
+    "network_mode": _choice(NETWORK_MODES),
+    "camera_address": _ipv4,
+    "gatttool": _executable,
+    "ble_adapter": _adapter,
+    "status_path": _path(optional=True),
+    "http_timeout": _number(0.1, 120.0),
+    "connect_timeout": _number(0.05, 60.0),
+    "wake_timeout": _number(1.0, 600.0),
+    "ble_timeout": _number(1.0, 120.0),
+    "keep_awake": _number(1.0, 3600.0, optional=True),
+    "on_exit": _choice(ON_EXIT_CHOICES),
+    "log_level": _choice(LOG_LEVELS),
+}
+
+
+# --- cameras ---------------------------------------------------------------------------------
+
+def _check_cameras(value, mode, default_address, err) -> tuple[CameraConfig, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise err("GOPROS", "must be a list of cameras (4-tuples or dicts)", value)
+    if not value:
+        raise err("GOPROS", "lists no camera", value)
+    if len(value) > 16:
+        raise err("GOPROS", f"lists {len(value)} cameras; at most 16 are supported")
+    cameras = []
+    for index, entry in enumerate(value):
+        cameras.append(_check_camera(index, entry, mode, default_address, err))
+    for attr, what in (("name", "name"), ("iface", "interface"), ("wifi_mac", "Wi-Fi MAC"),
+                       ("bt_mac", "Bluetooth MAC")):
+        seen: dict[str, str] = {}
+        for cam in cameras:
+            v = getattr(cam, attr)
+            if v is None:
+                continue
+            if v.lower() in seen:
+                raise err("GOPROS", f"{what} used by two cameras ({seen[v.lower()]!r} and {cam.name!r})",
+                          v, camera=cam.name)
+            seen[v.lower()] = cam.name
+    if mode == "address":
+        seen_addr: dict[tuple, str] = {}
+        for cam in cameras:
+            k = (cam.address, cam.http_port)
+            if k in seen_addr:
+                raise err("GOPROS", f"in NETWORK_MODE 'address' every camera needs its own address; "
+                          f"{seen_addr[k]!r} and {cam.name!r} share", f"{cam.address}:{cam.http_port}",
+                          camera=cam.name)
+            seen_addr[k] = cam.name
+    return tuple(cameras)
+
+
+def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
+    where = f"GOPROS[{index}]"
+    if isinstance(entry, (tuple, list)):
+        if len(entry) != 4:
+            raise err(where, "a camera tuple is (iface, ssid, wifi_mac, bt_mac)", entry)
+        raw = dict(zip(("iface", "ssid", "wifi_mac", "bt_mac"), entry))
+    elif isinstance(entry, Mapping):
+        raw = dict(entry)
+        for k in raw:
+            if k not in _CAMERA_KEYS:
+                hint = _nearest(str(k), _CAMERA_KEYS)
+                raise err(f"{where}.{k}", "unknown camera key" + (f" (did you mean {hint!r}?)" if hint else ""),
+                          camera=_guess_name(raw, index))
+    else:
+        raise err(where, "must be a 4-tuple (iface, ssid, wifi_mac, bt_mac) or a dict", entry)
+
+    name = raw.get("name")
+    if name is None:
+        iface = raw.get("iface")
+        name = iface if isinstance(iface, str) and iface else f"cam{index + 1}"
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise err(f"{where}.name", "must be 1–32 letters, digits, '_', '.', '-'", name)
+
+    def field_err(key, message, value):
+        return err(f"{where}.{key}", message, value, camera=name)
+
+    iface = raw.get("iface")
+    if iface is None:
+        if mode != "address":
+            raise field_err("iface", f"is required in NETWORK_MODE {mode!r} (the Wi-Fi interface "
+                            "that reaches this camera)", iface)
+    elif not isinstance(iface, str) or not IFACE_RE.match(iface):
+        raise field_err("iface", "must be a Linux interface name such as 'wlan1'", iface)
+
+    ssid = raw.get("ssid")
+    if ssid is not None and (not isinstance(ssid, str) or not 0 < len(ssid.encode()) <= 32
+                             or "\0" in ssid or "\n" in ssid):
+        raise field_err("ssid", "must be the camera's AP name (1–32 bytes)", ssid)
+
+    macs = {}
+    for key in ("wifi_mac", "bt_mac"):
+        v = raw.get(key)
+        if v is not None and (not isinstance(v, str) or not MAC_RE.match(v)):
+            raise field_err(key, "must be a MAC address such as 'd4:d9:19:9a:4c:7b'", v)
+        macs[key] = v.lower() if v else None
+
+    model = raw.get("model", "hero7")
+    if not isinstance(model, str) or model.lower() not in MODELS:
+        raise field_err("model", "must be one of " + ", ".join(MODELS), model)
+    control = raw.get("control", "wifi")
+    if not isinstance(control, str) or control.lower() not in CONTROLS:
+        raise field_err("control", "must be one of " + ", ".join(CONTROLS), control)
+
+    address = raw.get("address", default_address)
+    try:
+        address = str(ipaddress.IPv4Address(address))
+    except (ValueError, TypeError):
+        raise field_err("address", "must be an IPv4 address", address) from None
+
+    ports = {}
+    for key, default in (("http_port", 80), ("wol_port", 9)):
+        v = raw.get(key, default)
+        if not _is_int(v) or not 1 <= v <= 65535:
+            raise field_err(key, "must be a port number from 1 to 65535", v)
+        ports[key] = v
+
+    return CameraConfig(name=name, iface=iface, ssid=ssid, wifi_mac=macs["wifi_mac"],
+                        bt_mac=macs["bt_mac"], model=model.lower(), control=control.lower(),
+                        address=address, **ports)
+
+
+def _guess_name(raw, index):
+    name = raw.get("name") or raw.get("iface")
+    return name if isinstance(name, str) else f"cam{index + 1}"
+
+
+def _nearest(word: str, choices) -> str | None:
+    """The choice closest to ``word`` by edit distance, if it is close (≤ 2 edits)."""
+    best, best_d = None, 3
+    for c in choices:
+        d = _distance(word.upper(), str(c).upper())
+        if d < best_d:
+            best, best_d = c, d
+    return best
+
+
+def _distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
