@@ -75,3 +75,20 @@ class BleError(WakeFailed):
     def __init__(self, message: str, *, camera: str | None = None, reason: str = "unknown"):
         self.reason = reason
         super().__init__(message, camera=camera)
+
+
+class TriggerError(CamRigError):
+    """A trigger source cannot be opened: names the GPIO pin or the trigger file and the cause."""
+
+
+class StatusUnavailable(CamRigError):
+    """The status file cannot be read: missing, unreadable, not JSON, or stale.
+
+    ``path`` is the status file, ``reason`` a short human cause
+    (``"missing (is gopro-manager running?)"``).
+    """
+
+    def __init__(self, path: str, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"status file {path}: {reason}")
