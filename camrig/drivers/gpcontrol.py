@@ -1,0 +1,193 @@
+"""GoPro HERO5–8: the gpControl HTTP API (port 80).
+
+Sources: the real captures in ``shared/fixtures/gopro_legacy/`` —
+``HERO5Black_HD5.02.02.00.00_status_idle.json`` (a ``/gp/gpControl/status``
+answer) and ``HERO7Black_gpControl.json`` (the camera's own description,
+which names every status id) — and KonradIT/goprowifihack (HERO5/HERO7
+command lists).
+
+Recording is status 10, ``encoding_active``. The original script read
+status 8, ``system_busy``, which is also 1 for a moment after any command and
+0 during a long recording: it is not "recording".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..errors import CameraRejected
+from ..http import HttpClient
+
+log = logging.getLogger(__name__)
+
+# Status ids, named as HERO7Black_gpControl.json names them.
+INTERNAL_BATTERY_PRESENT = "1"
+INTERNAL_BATTERY_LEVEL = "2"        # bars 0–3, 4 = charging
+SYSTEM_BUSY = "8"
+ENCODING_ACTIVE = "10"
+VIDEO_PROGRESS_COUNTER = "13"       # seconds into the current recording
+APP_COUNT = "31"
+SD_STATUS = "33"                    # 0 ok, 2 no card, 3 error (-1 unknown on some firmware)
+REMAINING_VIDEO_TIME = "35"         # seconds
+MODE = "43"                         # 0 video
+REMAINING_SPACE = "54"              # KB
+NEXT_POLL_MSEC = "60"               # ms the camera wants between status polls
+AP_STATE = "69"
+INTERNAL_BATTERY_PERCENTAGE = "70"  # percent
+SYSTEM_READY = "82"
+
+SD_OK, SD_NO_CARD, SD_ERROR = 0, 2, 3
+SD_STATUS_TEXT = {-1: "unknown", 0: "ok", 1: "full", 2: "no card", 3: "error", 4: "busy", 8: "swapped"}
+
+PATH_STATUS = "/gp/gpControl/status"
+PATH_SHUTTER = "/gp/gpControl/command/shutter?p={p}"
+PATH_LOCATE = "/gp/gpControl/command/system/locate?p={p}"
+PATH_SLEEP = "/gp/gpControl/command/system/sleep"
+PATH_HILIGHT = "/gp/gpControl/command/storage/tag_moment"
+PATH_DATE_TIME = "/gp/gpControl/command/setup/date_time?p={p}"
+PATH_INFO = "/gp/gpControl/info"
+
+#: Bodies over this are not status answers (a HERO7 status is ~3 KB).
+MAX_STATUS_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """What one ``/gp/gpControl/status`` said.
+
+    ``encoding_active`` (status 10) is the recording flag; ``sd_status``
+    (33), ``battery_percent`` (70, percent), ``battery_bars`` (2; 4 =
+    charging), ``remaining_space_kb`` (54, KB), ``remaining_video_s`` (35,
+    seconds), ``video_progress_s`` (13, seconds), ``next_poll_ms`` (60,
+    milliseconds), ``system_ready`` (82; None when the firmware lacks it),
+    ``system_busy`` (8). ``raw`` keeps the whole ``status`` object.
+    """
+
+    encoding_active: bool
+    system_busy: bool = False
+    system_ready: bool | None = None
+    sd_status: int | None = None
+    battery_percent: int | None = None
+    battery_bars: int | None = None
+    remaining_space_kb: int | None = None
+    remaining_video_s: int | None = None
+    video_progress_s: int | None = None
+    next_poll_ms: int | None = None
+    mode: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def sd_error(self) -> bool:
+        """The card is in error (33 == 3): only a power cycle clears it."""
+        return self.sd_status == SD_ERROR
+
+    @property
+    def ready(self) -> bool:
+        """The camera will accept a shutter: ready (82, where reported) and not busy (8)."""
+        return self.system_ready is not False and not self.system_busy
+
+
+def _int(status: Mapping[str, Any], key: str) -> int | None:
+    v = status.get(key)
+    if isinstance(v, bool) or not isinstance(v, int):
+        return None
+    return v
+
+
+def parse_status(body: bytes, *, camera: str | None = None) -> CameraStatus:
+    """Parse a ``/gp/gpControl/status`` body. Raises CameraRejected (naming the camera) when
+    it is not JSON, not an object with a ``status`` object, or lacks status 10.
+
+    Values of the wrong type in optional fields become None; nothing else raises.
+    """
+    if len(body) > MAX_STATUS_BYTES:
+        raise CameraRejected(f"status answer of {len(body)} bytes is too large to be one", camera=camera)
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        snippet = body[:40].decode("utf-8", "replace")
+        raise CameraRejected(f"status answer is not JSON ({type(exc).__name__}): {snippet!r}",
+                             camera=camera) from None
+    status = doc.get("status") if isinstance(doc, dict) else None
+    if not isinstance(status, dict):
+        raise CameraRejected("status answer has no 'status' object", camera=camera)
+    encoding = status.get(ENCODING_ACTIVE)
+    if isinstance(encoding, bool) or encoding not in (0, 1):
+        raise CameraRejected(f"status answer lacks a valid status 10 (encoding_active): {encoding!r}",
+                             camera=camera)
+    ready = _int(status, SYSTEM_READY)
+    return CameraStatus(
+        encoding_active=encoding == 1,
+        system_busy=_int(status, SYSTEM_BUSY) == 1,
+        system_ready=None if ready is None else ready == 1,
+        sd_status=_int(status, SD_STATUS),
+        battery_percent=_int(status, INTERNAL_BATTERY_PERCENTAGE),
+        battery_bars=_int(status, INTERNAL_BATTERY_LEVEL),
+        remaining_space_kb=_int(status, REMAINING_SPACE),
+        remaining_video_s=_int(status, REMAINING_VIDEO_TIME),
+        video_progress_s=_int(status, VIDEO_PROGRESS_COUNTER),
+        next_poll_ms=_int(status, NEXT_POLL_MSEC),
+        mode=_int(status, MODE),
+        raw=status,
+    )
+
+
+def date_time_param(when: dt.datetime) -> str:
+    """``setup/date_time`` parameter: ``%YY%MM%DD%hh%mm%ss``, two hex digits each, year − 2000.
+
+    (KonradIT/goprowifihack HERO5 notes; the capture's status 40 has the same
+    shape: ``%11%02%12%12%38%3A``.)
+    """
+    if not 2000 <= when.year <= 2255:
+        raise ValueError(f"year {when.year} cannot be sent to a GoPro (2000–2255)")
+    parts = (when.year - 2000, when.month, when.day, when.hour, when.minute, when.second)
+    return "".join(f"%{p:02X}" for p in parts)
+
+
+class GpControl:
+    """Driver for one HERO5–8 over gpControl. All methods raise CameraUnreachable,
+    CameraRejected (HTTP status other than 200, unreadable answer) or LinkError."""
+
+    protocol = "gpcontrol"
+
+    def __init__(self, http: HttpClient, camera: str):
+        self.http = http
+        self.camera = camera
+
+    def __repr__(self) -> str:
+        return f"<GpControl camera={self.camera}>"
+
+    def _command(self, path: str, *, timeout: float | None = None) -> bytes:
+        res = self.http.get(path, timeout=timeout)
+        if res.status != 200:
+            raise CameraRejected(f"GET {path} answered HTTP {res.status}", camera=self.camera,
+                                 http_status=res.status)
+        return res.body
+
+    def shutter(self, on: bool) -> None:
+        """Start (``on``) or stop recording: ``command/shutter?p=1|0``."""
+        self._command(PATH_SHUTTER.format(p=1 if on else 0))
+
+    def status(self) -> CameraStatus:
+        """``/gp/gpControl/status``, parsed."""
+        return parse_status(self._command(PATH_STATUS), camera=self.camera)
+
+    def probe(self, *, timeout: float | None = 2.0) -> None:
+        """Harmless liveness probe: ``system/locate?p=0`` (turns the locate beeper off)."""
+        self._command(PATH_LOCATE.format(p=0), timeout=timeout)
+
+    def sleep(self) -> None:
+        """Put the camera to sleep (``system/sleep``); Wi-Fi stays up for Wake-on-LAN."""
+        self._command(PATH_SLEEP)
+
+    def hilight(self) -> None:
+        """Tag a HiLight in the current recording (``storage/tag_moment``)."""
+        self._command(PATH_HILIGHT)
+
+    def set_date_time(self, when: dt.datetime) -> None:
+        """Set the camera clock to ``when`` (local wall time, as the camera shows it)."""
+        self._command(PATH_DATE_TIME.format(p=date_time_param(when)))
