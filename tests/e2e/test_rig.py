@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from camrig.emulator.rig import (CAMERA_ADDRESS, LoopbackRig, NamespaceRig, RigError, bt_mac_for,
-                                 wifi_mac_for)
+                                 namespaces_available, wifi_mac_for)
 
 from .conftest import unique_prefix
 
@@ -168,3 +168,9 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_namespaces_unavailable_without_root_says_why(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    ok, reason = namespaces_available()
+    assert not ok and "root" in reason
