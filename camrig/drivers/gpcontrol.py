@@ -188,6 +188,10 @@ class GpControl:
         """Tag a HiLight in the current recording (``storage/tag_moment``)."""
         self._command(PATH_HILIGHT)
 
+    def reset(self) -> None:
+        """Forget the kept-alive connection (the camera slept, rebooted or went out of reach)."""
+        self.http.reset()
+
     def set_date_time(self, when: dt.datetime) -> None:
         """Set the camera clock to ``when`` (local wall time, as the camera shows it)."""
         self._command(PATH_DATE_TIME.format(p=date_time_param(when)))

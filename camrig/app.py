@@ -1,0 +1,142 @@
+"""Assembly: from a validated Config to running parts, with every seam explicit.
+
+This is the only place that picks the real implementations (pycurl over a
+Link, gatttool, gpiozero's default pin factory). Tests and the emulated rig
+use the same functions with the config pointing at emulators: there is no
+silent fallback to a fake anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+
+from .ble.gatttool import GatttoolBle
+from .config import CameraConfig, Config
+from .drivers.gpcontrol import GpControl
+from .errors import CamRigError, TriggerError
+from .http import HttpClient
+from .link import Link, RouteTable, make_link
+from .trigger import AnyTrigger, FileTrigger, GpioTrigger
+from .wake import LegacyWaker, is_associated
+from .worker import CameraWorker
+
+log = logging.getLogger(__name__)
+
+#: syslog priorities (sd-daemon(3)): a line starting "<4>" is a warning to journald.
+PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+
+
+class JournalFormatter(logging.Formatter):
+    """``<6>front: shutter on`` — priority prefix for journald; adds a timestamp
+    and the level name only when stdout is not the journal (a terminal, a file)."""
+
+    def __init__(self, journal: bool):
+        super().__init__()
+        self.journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        prio = PRIORITY.get(record.levelno, 6)
+        msg = record.getMessage()
+        if record.exc_info:
+            msg += "\n" + self.formatException(record.exc_info)
+        if self.journal:
+            # journald splits on newlines: keep every continuation line at the same priority.
+            return "\n".join(f"<{prio}>{line}" for line in msg.splitlines() or [""])
+        stamp = self.formatTime(record, "%H:%M:%S") + f".{int(record.msecs):03d}"
+        return f"<{prio}>{stamp} {record.levelname.lower():7s} {msg}"
+
+
+def setup_logging(level: str = "info", stream=None) -> None:
+    """Log to stdout (or ``stream``) with syslog priority prefixes, at ``level``."""
+    stream = stream or sys.stdout
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JournalFormatter(journal=bool(os.environ.get("JOURNAL_STREAM"))))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+
+
+@dataclass
+class CameraParts:
+    """Everything that serves one camera: its Link, HTTP client, driver and waker."""
+
+    camera: CameraConfig
+    link: Link
+    http: HttpClient
+    driver: GpControl
+    waker: LegacyWaker
+
+
+def build_camera(config: Config, cam: CameraConfig, *, route_table: RouteTable | None,
+                 ble: GatttoolBle | None) -> CameraParts:
+    """The parts for one camera (HERO5–8 over Wi-Fi: gpControl, gatttool, Wake-on-LAN)."""
+    link = make_link(cam, config.network_mode, route_table=route_table)
+    http = HttpClient(link, port=cam.http_port, timeout=config.http_timeout,
+                      connect_timeout=config.connect_timeout)
+    driver = GpControl(http, cam.name)
+    if cam.iface and config.network_mode != "address":
+        def associated(iface=cam.iface, bssid=cam.wifi_mac):
+            return is_associated(iface, bssid)
+    else:
+        associated = None  # an address link has no interface of its own to ask
+    waker = LegacyWaker(cam, link, driver.probe, ble=ble if cam.bt_mac else None,
+                        associated=associated, timeout=config.wake_timeout)
+    return CameraParts(cam, link, http, driver, waker)
+
+
+def build_parts(config: Config) -> list[CameraParts]:
+    """Parts for every camera; one RouteTable shared in route mode, one gatttool runner shared."""
+    route_table = RouteTable() if config.network_mode == "route" else None
+    ble = GatttoolBle(config.gatttool, adapter=config.ble_adapter, timeout=config.ble_timeout)
+    return [build_camera(config, cam, route_table=route_table, ble=ble) for cam in config.cameras]
+
+
+def build_workers(config: Config, parts: list[CameraParts]) -> list[CameraWorker]:
+    """One CameraWorker per camera (not started)."""
+    return [CameraWorker(p.camera, p.driver, p.waker, keep_awake=config.keep_awake) for p in parts]
+
+
+def build_trigger(config: Config, *, pin_factory=None):
+    """The trigger: GPIO pin OR trigger file, whichever are configured.
+
+    ``pin_factory`` overrides ``GPIO_PIN_FACTORY`` (tests pass gpiozero's
+    MockFactory). Raises TriggerError when the pin cannot be opened.
+    """
+    triggers = []
+    if config.gpio_bcm_pin is not None:
+        factory = pin_factory or make_pin_factory(config.gpio_pin_factory)
+        triggers.append(GpioTrigger(config.gpio_bcm_pin, bounce_time=config.gpio_bounce_time,
+                                    pin_factory=factory))
+    if config.trigger_path:
+        triggers.append(FileTrigger(config.trigger_path))
+    return triggers[0] if len(triggers) == 1 else AnyTrigger(triggers)
+
+
+def make_pin_factory(name: str | None):
+    """gpiozero pin factory by config name, or None for gpiozero's own choice
+    (lgpio, then RPi.GPIO, …; ``GPIOZERO_PIN_FACTORY`` in the environment also works)."""
+    if name is None:
+        return None
+    try:
+        if name == "lgpio":
+            from gpiozero.pins.lgpio import LGPIOFactory as factory
+        elif name == "rpigpio":
+            from gpiozero.pins.rpigpio import RPiGPIOFactory as factory
+        elif name == "pigpio":
+            from gpiozero.pins.pigpio import PiGPIOFactory as factory
+        elif name == "native":
+            from gpiozero.pins.native import NativeFactory as factory
+        elif name == "mock":
+            from gpiozero.pins.mock import MockFactory as factory
+        else:  # config validation keeps this unreachable
+            raise TriggerError(f"GPIO_PIN_FACTORY: unknown pin factory {name!r}")
+        return factory()
+    except CamRigError:
+        raise
+    except Exception as exc:
+        raise TriggerError(f"GPIO_PIN_FACTORY {name!r} cannot be used here: {exc}") from None

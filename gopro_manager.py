@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""gopro-manager: every camera in the car records while the trigger says so.
+
+Commands::
+
+    gopro_manager.py [--config PATH] run            the daemon (default command)
+    gopro_manager.py [--config PATH] status [--json] the cameras as the daemon last saw them
+    gopro_manager.py [--config PATH] check          validate the config, probe each camera once
+    gopro_manager.py demo                           three emulated cameras on loopback, no root
+
+The config is ``--config PATH``, else ``config.py`` beside this file, else
+``/etc/gopro-manager/config.py``. A config error exits with status 78
+(EX_CONFIG) and one line that names the key, the camera and the bad value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from camrig.config import Config, ConfigError, find_config, load_config
+
+HERE = Path(__file__).resolve().parent
+EXIT_CONFIG = ConfigError.EXIT_STATUS
+DEFAULT_STATUS_PATH = Config.__dataclass_fields__["status_path"].default
+
+log = logging.getLogger("gopro_manager")
+
+
+def _load(args) -> Config:
+    return load_config(find_config(args.config, HERE))
+
+
+def cmd_run(args) -> int:
+    """Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the config."""
+    from camrig.app import build_parts, build_trigger, build_workers, setup_logging
+    from camrig.controller import Controller
+    from camrig.errors import CamRigError, LinkError, TriggerError
+    from camrig.systemd import Notifier
+
+    notifier = Notifier()  # first: takes NOTIFY_SOCKET out of the environment children inherit
+    config = _load(args)
+    setup_logging(config.log_level)
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    log.info("gopro-manager starting: %d camera(s), NETWORK_MODE %s, config %s",
+             len(config.cameras), config.network_mode, config.source)
+
+    parts = build_parts(config)
+    for p in parts:
+        try:
+            p.link.check()
+        except LinkError as exc:
+            # Not fatal: a USB adapter may be plugged in later; the worker keeps trying.
+            log.log(logging.ERROR if exc.permanent else logging.WARNING, "%s", exc)
+    try:
+        trigger = build_trigger(config)
+    except TriggerError as exc:
+        log.error("%s", exc)
+        if not config.trigger_path:
+            return EXIT_CONFIG
+        from camrig.trigger import FileTrigger
+        log.error("carrying on with the trigger file %s only", config.trigger_path)
+        trigger = FileTrigger(config.trigger_path)
+
+    workers = build_workers(config, parts)
+    controller = Controller(config, workers, trigger, notifier, reload=lambda: _load(args))
+    signal.signal(signal.SIGTERM, lambda *_: controller.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: controller.request_stop())
+    signal.signal(signal.SIGHUP, lambda *_: controller.request_reload())
+    for w in workers:
+        w.start()
+    try:
+        controller.run()
+    except CamRigError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        controller.shutdown(stop_recordings=controller.config.on_exit == "stop")
+        for p in parts:
+            p.http.close()
+    log.info("stopped")
+    return 0
+
+
+def cmd_status(args) -> int:
+    """Print the status file as a table (or JSON)."""
+    from camrig.errors import StatusUnavailable
+    from camrig.status import read_status, render_table
+
+    path = args.status_path
+    if path is None:
+        try:
+            path = _load(args).status_path
+        except ConfigError as exc:
+            print(f"warning: {exc}; reading {DEFAULT_STATUS_PATH}", file=sys.stderr)
+            path = DEFAULT_STATUS_PATH
+    if path is None:
+        print("STATUS_PATH is None in the config: the daemon writes no status file", file=sys.stderr)
+        return 1
+    try:
+        snapshot = read_status(path)
+    except StatusUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(snapshot, indent=2))
+    else:
+        print(render_table(snapshot))
+    return 0
+
+
+def cmd_check(args) -> int:
+    """Validate the config and probe every camera once; exit 0 when all answer."""
+    from camrig.app import build_parts
+    from camrig.errors import CamRigError
+    from camrig.wake import is_associated
+
+    config = _load(args)
+    print(f"config {config.source}: ok ({len(config.cameras)} camera(s), NETWORK_MODE {config.network_mode})")
+    for warning in config.warnings:
+        print(f"  warning: {warning}")
+    failures = 0
+    for p in build_parts(config):
+        cam = p.camera
+        where = f"{cam.iface or '-'} → {cam.address}:{cam.http_port}"
+        print(f"{cam.name} ({cam.model}, {cam.control}, {where}):")
+        try:
+            p.link.check()
+            print(f"  link          ok ({p.link.kind})")
+        except CamRigError as exc:
+            print(f"  link          FAIL {exc}")
+            failures += 1
+            continue
+        if cam.iface and config.network_mode != "address":
+            ok = is_associated(cam.iface, cam.wifi_mac)
+            print(f"  associated    {'yes' if ok else 'NO (camera Wi-Fi off, or wpa_supplicant not connected)'}")
+        try:
+            st = p.driver.status()
+            print(f"  status        ok: recording={'yes' if st.encoding_active else 'no'} "
+                  f"battery={st.battery_percent}% sd_status={st.sd_status} "
+                  f"free={st.remaining_space_kb} KB")
+        except CamRigError as exc:
+            print(f"  status        FAIL {exc}")
+            failures += 1
+        finally:
+            p.http.close()
+    return 1 if failures else 0
+
+
+def cmd_demo(args) -> int:
+    from camrig.emulator.demo import run_demo
+    return run_demo(args.demo_args)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="gopro_manager.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", metavar="PATH", help="config file (default: config.py beside this "
+                        "script, then /etc/gopro-manager/config.py)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the daemon (default)")
+    p_status = sub.add_parser("status", help="print the cameras' state from the status file")
+    p_status.add_argument("--json", action="store_true", help="print the raw JSON")
+    p_status.add_argument("--status-path", metavar="PATH", help="status file (default: STATUS_PATH)")
+    sub.add_parser("check", help="validate the config and probe each camera once")
+    p_demo = sub.add_parser("demo", help="three emulated cameras on loopback, trigger on and off")
+    p_demo.add_argument("demo_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+    if command == "status" and not hasattr(args, "json"):
+        args.json, args.status_path = False, None
+    handler = {"run": cmd_run, "status": cmd_status, "check": cmd_check, "demo": cmd_demo}[command]
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
