@@ -110,7 +110,7 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps(snapshot, indent=2))
     else:
-        print(render_table(snapshot))
+        sys.stdout.write(render_table(snapshot))
     return 0
 
 
