@@ -130,9 +130,11 @@ def encode_date_time(dt: datetime.datetime) -> str:
 def decode_date_time(raw: str) -> datetime.datetime:
     """gpControl ``%YY%MM%DD%hh%mm%ss`` (raw query text, not URL-decoded) → naive ``datetime``.
 
-    Accepts the ``%`` once URL-encoded as ``%25`` too. Raises ValueError on anything else.
+    Accepts the whole parameter URL-encoded once more (every ``%`` as ``%25``) too; only that exact
+    30-character form is decoded, since ``%25`` is also a valid field (0x25 = 37 s). Raises
+    ValueError on anything else.
     """
-    text = raw.replace("%25", "%")
+    text = raw.replace("%25", "%") if re.fullmatch(r"(?:%25[0-9A-Fa-f]{2}){6}", raw) else raw
     parts = text.split("%")
     if len(parts) != 7 or parts[0] != "" or not all(re.fullmatch(r"[0-9A-Fa-f]{2}", p) for p in parts[1:]):
         raise ValueError(f"date_time parameter not %YY%MM%DD%hh%mm%ss: {raw!r}")
