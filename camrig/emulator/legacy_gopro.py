@@ -47,7 +47,8 @@ from typing import Any, Callable
 
 log = logging.getLogger("camrig.emulator.legacy_gopro")
 
-FIXTURES_DIR = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gopro_legacy"
+# Byte-for-byte copies of shared/fixtures, shipped in the package (captures/README.md).
+FIXTURES_DIR = Path(__file__).resolve().parent / "captures"
 DEFAULT_FIXTURE = FIXTURES_DIR / "HERO5Black_HD5.02.02.00.00_status_idle.json"
 DEFAULT_EMU_DIR = "/run/gopro-emu"
 
