@@ -92,9 +92,12 @@ def _steps(rig: LoopbackRig, timeout: float, say) -> None:
 
 
 def _all_states(rig: LoopbackRig, states: set[str]) -> bool:
-    """True when the status file lists every camera of the rig in one of ``states``."""
+    """True when the status file lists every camera of the rig in one of ``states``, confirmed
+    by the camera's own status (``recording`` true exactly when the state is "recording"), so
+    that the table printed next is consistent."""
     cameras = rig.status().get("cameras", [])
-    return len(cameras) == len(rig.cameras) and all(c.get("state") in states for c in cameras)
+    return len(cameras) == len(rig.cameras) and all(
+        c.get("state") in states and c.get("recording") == (c.get("state") == "recording") for c in cameras)
 
 
 if __name__ == "__main__":
