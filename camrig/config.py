@@ -374,7 +374,7 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
     where = f"GOPROS[{index}]"
     if isinstance(entry, (tuple, list)):
         if len(entry) != 4:
-            raise err(where, "a camera tuple is (iface, ssid, wifi_mac, bt_mac)", entry)
+            raise err(where, "a camera tuple must be a 4-tuple (iface, ssid, wifi_mac, bt_mac)", entry)
         raw = dict(zip(("iface", "ssid", "wifi_mac", "bt_mac"), entry))
     elif isinstance(entry, Mapping):
         raw = dict(entry)
@@ -386,23 +386,23 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
     else:
         raise err(where, "must be a 4-tuple (iface, ssid, wifi_mac, bt_mac) or a dict", entry)
 
+    iface = raw.get("iface")
+    if iface is None:
+        if mode != "address":
+            raise err(f"{where}.iface", f"is required in NETWORK_MODE {mode!r} (the Wi-Fi interface "
+                      "that reaches this camera)", iface, camera=_guess_name(raw, index))
+    elif not isinstance(iface, str) or not IFACE_RE.match(iface):
+        raise err(f"{where}.iface", "must be a Linux interface name such as 'wlan1'", iface,
+                  camera=_guess_name(raw, index))
+
     name = raw.get("name")
     if name is None:
-        iface = raw.get("iface")
-        name = iface if isinstance(iface, str) and iface else f"cam{index + 1}"
+        name = iface or f"cam{index + 1}"
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise err(f"{where}.name", "must be 1–32 letters, digits, '_', '.', '-'", name)
 
     def field_err(key, message, value):
         return err(f"{where}.{key}", message, value, camera=name)
-
-    iface = raw.get("iface")
-    if iface is None:
-        if mode != "address":
-            raise field_err("iface", f"is required in NETWORK_MODE {mode!r} (the Wi-Fi interface "
-                            "that reaches this camera)", iface)
-    elif not isinstance(iface, str) or not IFACE_RE.match(iface):
-        raise field_err("iface", "must be a Linux interface name such as 'wlan1'", iface)
 
     ssid = raw.get("ssid")
     if ssid is not None and (not isinstance(ssid, str) or not 0 < len(ssid.encode()) <= 32
