@@ -593,40 +593,19 @@ class NamespaceRig(_Rig):
 
     def _teardown_network(self) -> None:
         for ns in reversed(self._created):
-            self._delete_namespace(ns)
+            delete_namespace(ns)
         self._created.clear()
-
-    def _delete_namespace(self, ns: str) -> None:
-        """Kill what still runs in netns ``ns`` (exact name) and delete it."""
-        if ns not in self._existing_namespaces():
-            return
-        pids = _run(["ip", "netns", "pids", ns], check=False).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        _run(["ip", "netns", "del", ns], check=False)
-
-    @staticmethod
-    def _existing_namespaces() -> set[str]:
-        out = _run(["ip", "netns", "list"], check=False).stdout
-        return {line.split()[0] for line in out.splitlines() if line.strip()}
 
     def remove_leftovers(self) -> list[str]:
         """Delete namespaces named exactly ``{prefix}-car`` or ``{prefix}-camK`` (a crashed run's).
 
         Returns the names removed.
         """
-        pattern = re.compile(rf"^{re.escape(self.prefix)}-(car|cam[0-9]+)$")
-        removed = sorted(ns for ns in self._existing_namespaces() if pattern.match(ns))
-        for ns in removed:
-            self._delete_namespace(ns)
-        return removed
+        return remove_rig_namespaces(self.prefix)
 
     def namespaces(self) -> list[str]:
         """The namespaces of this rig that exist right now."""
-        existing = self._existing_namespaces()
+        existing = existing_namespaces()
         return [ns for ns in [self.car_ns] + self.cam_ns if ns in existing]
 
     # --- probes from the car ------------------------------------------------------------------
@@ -736,6 +715,37 @@ def _free_ports(address: str, kind: int, count: int) -> list[int]:
         for s in socks:
             s.close()
     return ports
+
+
+def existing_namespaces() -> set[str]:
+    """Names of the network namespaces ``ip netns list`` shows (those under /run/netns)."""
+    out = _run(["ip", "netns", "list"], check=False).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def delete_namespace(ns: str) -> None:
+    """Kill every process still in netns ``ns`` (exact name) and delete it; nothing if it is gone.
+
+    ``ip netns del`` alone only unmounts the name: the namespace (and its
+    veths) would live on as long as a process stays inside.
+    """
+    if ns not in existing_namespaces():
+        return
+    for pid in _run(["ip", "netns", "pids", ns], check=False).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+    _run(["ip", "netns", "del", ns], check=False)
+
+
+def remove_rig_namespaces(prefix: str) -> list[str]:
+    """Delete every namespace named exactly ``{prefix}-car`` or ``{prefix}-cam<K>``; return their names."""
+    pattern = re.compile(rf"^{re.escape(prefix)}-(car|cam[0-9]+)$")
+    removed = sorted(ns for ns in existing_namespaces() if pattern.match(ns))
+    for ns in removed:
+        delete_namespace(ns)
+    return removed
 
 
 def namespaces_available() -> tuple[bool, str]:

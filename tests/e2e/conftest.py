@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 
 import pytest
 
-from camrig.emulator.rig import LoopbackRig, NamespaceRig, namespaces_available
+from camrig.emulator.rig import (LoopbackRig, NamespaceRig, existing_namespaces, namespaces_available,
+                                 remove_rig_namespaces)
+
+#: Prefix of every namespace these tests make: ``gmt<pid of the pytest run>-<n>``.
+PREFIX_RE = re.compile(r"^(gmt([0-9]+)-[0-9]+)-(car|cam[0-9]+)$")
 
 _serial = itertools.count(1)
 _ns_status: tuple[bool, str] | None = None
@@ -34,6 +39,30 @@ def pytest_report_header(config):
 def unique_prefix() -> str:
     """Namespace prefix no other rig of this or another test run uses: ``gmt<pid>-<n>``."""
     return f"gmt{os.getpid()}-{next(_serial)}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sweep_before_the_first_test():
+    if _namespaces()[0]:
+        remove_namespaces_of_dead_runs()
+
+
+def remove_namespaces_of_dead_runs() -> None:
+    """Delete the namespaces of earlier test runs whose process is gone (killed before its rigs
+    could clean up), each by its exact name. A live run's are left alone."""
+    for prefix in {m.group(1) for ns in existing_namespaces() if (m := PREFIX_RE.match(ns))
+                   and not _pid_alive(int(m.group(2)))}:
+        remove_rig_namespaces(prefix)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture

@@ -18,16 +18,11 @@ import urllib.request
 import pytest
 
 from camrig.emulator.rig import (CAMERA_ADDRESS, LoopbackRig, NamespaceRig, RigError, bt_mac_for,
-                                 namespaces_available, wifi_mac_for)
+                                 existing_namespaces, namespaces_available, wifi_mac_for)
 
-from .conftest import unique_prefix
+from .conftest import remove_namespaces_of_dead_runs, unique_prefix
 
 SHUTTER_ON = "/gp/gpControl/command/shutter?p=1"
-
-
-def _existing_namespaces() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
 def test_rig_builds_namespaces_links_and_emulators(make_ns_rig):
@@ -99,7 +94,7 @@ def test_cleanup_removes_namespaces_and_processes(needs_netns):
                 for p in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()]
         assert len(names) == 3 and pids
         workdir = rig.workdir
-    assert not set(names) & _existing_namespaces()
+    assert not set(names) & existing_namespaces()
     for pid in pids:
         assert not _alive(pid), f"process {pid} survived the rig"
     assert not workdir.exists()
@@ -111,7 +106,7 @@ def test_cleanup_after_an_exception(needs_netns):
         with rig:
             names = rig.namespaces()
             1 / 0
-    assert names and not set(names) & _existing_namespaces()
+    assert names and not set(names) & existing_namespaces()
     assert rig.workdir.exists()  # kept for the post-mortem
     subprocess.run(["rm", "-rf", "--", str(rig.workdir)], check=True)
 
@@ -127,16 +122,16 @@ def test_leftovers_of_a_crashed_run_are_removed(needs_netns):
         sleeper = subprocess.Popen(["ip", "netns", "exec", stale[1], "sleep", "300"], start_new_session=True)
         time.sleep(0.2)
         with NamespaceRig(1, prefix=prefix, start="awake") as rig:
-            assert f"{prefix}-cam7" not in _existing_namespaces()
+            assert f"{prefix}-cam7" not in existing_namespaces()
             assert rig.namespaces() == [f"{prefix}-car", f"{prefix}-cam1"]
-            assert bystander in _existing_namespaces()
+            assert bystander in existing_namespaces()
         assert sleeper.wait(5) == -signal.SIGKILL
-        assert not set(stale) & _existing_namespaces()
+        assert not set(stale) & existing_namespaces()
     finally:
         if sleeper is not None and sleeper.poll() is None:
             os.killpg(sleeper.pid, signal.SIGKILL)
         for ns in stale + [bystander]:
-            if ns in _existing_namespaces():
+            if ns in existing_namespaces():
                 subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
@@ -174,3 +169,20 @@ def test_namespaces_unavailable_without_root_says_why(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     ok, reason = namespaces_available()
     assert not ok and "root" in reason
+
+
+def test_session_sweep_removes_namespaces_of_a_dead_run_only(needs_netns):
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    stale = [f"gmt{dead.pid}-1-car", f"gmt{dead.pid}-1-cam1"]
+    live = f"gmt{os.getpid()}-999-car"
+    try:
+        for ns in stale + [live]:
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+        remove_namespaces_of_dead_runs()
+        assert not set(stale) & existing_namespaces()
+        assert live in existing_namespaces()
+    finally:
+        for ns in stale + [live]:
+            if ns in existing_namespaces():
+                subprocess.run(["ip", "netns", "del", ns], check=False)
