@@ -7,7 +7,9 @@ the same address. A Link decides which one a socket uses:
 - :class:`BoundLink` (``NETWORK_MODE = "bind"``, the default): each socket is
   bound to the camera's interface with ``SO_BINDTODEVICE`` before it
   connects. Cameras are independent, so connections are kept alive and
-  commands to several cameras go out in parallel. Needs ``CAP_NET_RAW``.
+  commands to several cameras go out in parallel. Unprivileged on Linux ≥
+  5.7 ("net: core: enable SO_BINDTODEVICE for non-root users"); older
+  kernels need ``CAP_NET_RAW``.
 - :class:`RouteLink` (``"route"``, the original script's behaviour):
   ``ip route replace 10.5.5.9 dev IFACE scope link`` before each exchange,
   serialised by one lock shared by all cameras; no connection is reused
@@ -17,7 +19,7 @@ the same address. A Link decides which one a socket uses:
   (the loopback demo, a USB-connected camera); plain sockets.
 
 libcurl's own ``CURLOPT_INTERFACE`` is not used: when ``SO_BINDTODEVICE``
-fails (no ``CAP_NET_RAW``) libcurl silently binds the interface's IP address
+fails (``CAP_NET_RAW`` missing on a kernel before 5.7) libcurl silently binds the interface's IP address
 instead (lib/cf-socket.c, ``bindlocal``), and as every adapter carries
 10.5.5.100 that reaches whichever camera the routing table picks. The Link
 opens the socket itself (pycurl's ``OPENSOCKETFUNCTION``) and a failed bind is
@@ -95,14 +97,14 @@ class AddressLink(Link):
 def bind_to_device(sock: socket.socket, iface: str, camera: str) -> None:
     """``SO_BINDTODEVICE`` ``sock`` to ``iface``; LinkError (naming the camera) when refused.
 
-    ``EPERM`` (no ``CAP_NET_RAW``) is permanent; ``ENODEV`` (USB adapter not
+    ``EPERM`` (kernel < 5.7 without ``CAP_NET_RAW``, or re-binding a bound socket) is permanent; ``ENODEV`` (USB adapter not
     plugged in yet) is not.
     """
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode() + b"\0")
     except PermissionError:
-        raise LinkError(f"cannot bind a socket to {iface}: permission denied. NETWORK_MODE 'bind' "
-                        "needs CAP_NET_RAW (see the unit file) or run with NETWORK_MODE = 'route'",
+        raise LinkError(f"cannot bind a socket to {iface}: permission denied. On kernels before 5.7 "
+                        "NETWORK_MODE 'bind' needs CAP_NET_RAW (see the unit file); or use NETWORK_MODE 'route'",
                         camera=camera, permanent=True) from None
     except OSError as exc:
         if exc.errno == errno.ENODEV:

@@ -1,0 +1,133 @@
+"""gpControl driver: status parsing against the real captures, exact request shapes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from camrig.drivers.gpcontrol import GpControl, date_time_param, parse_status
+from camrig.emulator.legacy_gopro import LegacyGoPro
+from camrig.errors import CameraRejected
+from camrig.http import HttpClient
+from camrig.link import AddressLink
+
+CAPTURES = Path(__file__).resolve().parents[2] / "camrig" / "emulator" / "captures"
+STATUS_CAPTURES = sorted(CAPTURES.glob("HERO*_status_*.json"))
+
+
+def status_names() -> dict[str, str]:
+    """id → name, from the HERO7's own description of its status fields."""
+    doc = json.loads((CAPTURES / "HERO7Black_gpControl.json").read_text())
+    return {str(f["id"]): f["name"] for g in doc["status"]["groups"] for f in g["fields"]}
+
+
+def test_status_ids_are_the_ones_the_camera_names():
+    from camrig.drivers import gpcontrol as g
+    names = status_names()
+    assert names[g.ENCODING_ACTIVE] == "encoding_active"
+    assert names[g.SYSTEM_BUSY] == "system_busy"
+    assert names[g.INTERNAL_BATTERY_PERCENTAGE] == "internal_battery_percentage"
+    assert names[g.NEXT_POLL_MSEC] == "next_poll_msec"
+    assert names[g.SYSTEM_READY] == "system_ready"
+    assert names[g.VIDEO_PROGRESS_COUNTER] == "video_progress_counter"
+
+
+@pytest.mark.parametrize("capture", STATUS_CAPTURES, ids=lambda p: p.name)
+def test_parse_real_capture(capture):
+    st = parse_status(capture.read_bytes(), camera="front")
+    raw = json.loads(capture.read_text())["status"]
+    assert st.encoding_active is (raw["10"] == 1)
+    assert st.battery_percent == raw["70"]
+    assert st.sd_status == raw["33"] and not st.sd_error
+    assert st.remaining_space_kb == raw["54"]
+    assert st.next_poll_ms == raw["60"]
+    assert st.ready
+
+
+def test_recording_is_status_10_not_status_8():
+    busy_idle = {"status": {"8": 1, "10": 0}}
+    recording = {"status": {"8": 0, "10": 1}}
+    assert parse_status(json.dumps(busy_idle).encode()).encoding_active is False
+    assert parse_status(json.dumps(recording).encode()).encoding_active is True
+
+
+@pytest.mark.parametrize("body,fragment", [
+    (b"<html>500</html>", "not JSON"),
+    (b'{"status": {"10": 1', "not JSON"),
+    (b"[]", "no 'status' object"),
+    (b'{"settings": {}}', "no 'status' object"),
+    (b'{"status": {"8": 0}}', "status 10"),
+    (b'{"status": {"10": "yes"}}', "status 10"),
+    (b'{"status": {"10": true}}', "status 10"),
+    (b"[" * 100000, "not JSON"),
+])
+def test_bad_status_bodies_are_rejected_naming_the_camera(body, fragment):
+    with pytest.raises(CameraRejected, match=fragment) as info:
+        parse_status(body, camera="rear")
+    assert str(info.value).startswith("rear: ")
+
+
+def test_wrongly_typed_optional_fields_become_none():
+    st = parse_status(b'{"status": {"10": 0, "70": "84", "33": null, "54": 1.5}}')
+    assert (st.battery_percent, st.sd_status, st.remaining_space_kb) == (None, None, None)
+
+
+def test_date_time_parameter_matches_the_cameras_own_format():
+    # The capture's status 40 is the camera clock in the same shape: %11%02%12%12%38%3A.
+    raw = json.loads(STATUS_CAPTURES[0].read_text())["status"]["40"]
+    assert date_time_param(dt.datetime(2017, 2, 18, 18, 56, 58)) == raw
+    with pytest.raises(ValueError):
+        date_time_param(dt.datetime(1999, 1, 1))
+
+
+@pytest.fixture
+def camera():
+    with LegacyGoPro("front", delay_ms=0, boot_delay=0.05) as cam:
+        yield cam
+
+
+@pytest.fixture
+def driver(camera):
+    http = HttpClient(AddressLink("front", "127.0.0.1"), port=camera.port, timeout=2.0)
+    yield GpControl(http, "front")
+    http.close()
+
+
+@pytest.mark.parametrize("call,expected", [
+    (lambda d: d.shutter(True), "/gp/gpControl/command/shutter?p=1"),
+    (lambda d: d.shutter(False), "/gp/gpControl/command/shutter?p=0"),
+    (lambda d: d.status(), "/gp/gpControl/status"),
+    (lambda d: d.probe(), "/gp/gpControl/command/system/locate?p=0"),
+    (lambda d: d.hilight(), "/gp/gpControl/command/storage/tag_moment"),
+    (lambda d: d.sleep(), "/gp/gpControl/command/system/sleep"),
+    (lambda d: d.set_date_time(dt.datetime(2026, 11, 21, 10, 0, 5)),
+     "/gp/gpControl/command/setup/date_time?p=%1A%0B%15%0A%00%05"),
+])
+def test_request_shapes(camera, driver, call, expected):
+    seen = []
+    original = camera._serve
+
+    def spy(handler):
+        seen.append(handler.path)
+        return original(handler)
+
+    camera._serve = spy
+    call(driver)
+    assert seen == [expected]
+
+
+def test_shutter_drives_the_emulated_camera(camera, driver):
+    driver.shutter(True)
+    assert driver.status().encoding_active
+    driver.shutter(False)
+    assert not driver.status().encoding_active
+
+
+def test_http_500_is_rejected_with_the_status_code(camera, driver):
+    camera.fault("http_500", on=True)
+    with pytest.raises(CameraRejected) as info:
+        driver.shutter(True)
+    assert info.value.http_status == 500
