@@ -1,0 +1,102 @@
+"""CameraWorker against an in-process emulated camera (loopback, no root): the state machine's paths."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from camrig.config import CameraConfig
+from camrig.drivers.gpcontrol import GpControl
+from camrig.emulator.legacy_gopro import LegacyGoPro
+from camrig.http import HttpClient
+from camrig.link import AddressLink
+from camrig.wake import LegacyWaker
+from camrig.worker import CameraWorker, State
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    raise AssertionError(f"not within {timeout} s")
+
+
+@pytest.fixture
+def rig():
+    cam = LegacyGoPro("front", delay_ms=0, boot_delay=0.1, wifi_mac="06:41:69:6a:c1:05").start()
+    cfg = CameraConfig(name="front", iface=None, ssid=None, wifi_mac="06:41:69:6a:c1:05", bt_mac=None,
+                       address="127.0.0.1", http_port=cam.port, wol_port=cam.wol_port)
+    http = HttpClient(AddressLink("front", "127.0.0.1"), port=cam.port, timeout=1.0, connect_timeout=0.3)
+    driver = GpControl(http, "front")
+    waker = LegacyWaker(cfg, http.link, driver.probe, timeout=5.0, wol_interval=0.2)
+    worker = CameraWorker(cfg, driver, waker, keep_awake=None, confirm_delay=0.05, power_cycle_pause=0.1)
+    worker.start()
+    yield cam, worker
+    worker.stop()
+    http.close()
+    cam.close()
+
+
+def test_finds_idle_camera_then_records_and_stops(rig):
+    cam, worker = rig
+    wait_for(lambda: worker.state == State.IDLE)
+    worker.set_wanted(True)
+    wait_for(lambda: cam.state()["recording"])
+    wait_for(lambda: worker.snapshot()["recording"] is True and worker.state == State.RECORDING)
+    worker.set_wanted(False)
+    wait_for(lambda: not cam.state()["recording"])
+    wait_for(lambda: worker.state == State.IDLE and worker.snapshot()["recording"] is False)
+
+
+def test_camera_that_stops_by_itself_is_restarted_on_the_next_check(rig):
+    cam, worker = rig
+    worker.set_wanted(True)
+    wait_for(lambda: worker.state == State.RECORDING and worker.snapshot()["recording"])
+    cam.fault("stop_recording")
+    assert not cam.state()["recording"]
+    worker.request_check()
+    wait_for(lambda: cam.state()["recording"])
+
+
+def test_sd_error_is_power_cycled(rig):
+    cam, worker = rig
+    worker.set_wanted(True)
+    wait_for(lambda: worker.snapshot()["recording"])
+    cam.fault("sd_error")
+    worker.request_check()
+    wait_for(lambda: any(e["what"] == "sleep" for e in cam.state()["events"]))
+    wait_for(lambda: cam.state()["recording"] and cam.state()["sd_status"] == 0)
+    assert worker.state == State.RECORDING
+
+
+def test_asleep_camera_is_woken_by_wake_on_lan_when_wanted(rig):
+    cam, worker = rig
+    wait_for(lambda: worker.state == State.IDLE)
+    cam.fault("asleep")
+    worker.set_wanted(True)
+    wait_for(lambda: cam.state()["recording"])
+    kinds = [e["what"] for e in cam.state()["events"]]
+    assert "wol" in kinds
+
+
+def test_http_500_marks_degraded_and_recovers(rig):
+    cam, worker = rig
+    wait_for(lambda: worker.state == State.IDLE)
+    cam.fault("http_500", on=True)
+    worker.set_wanted(True)
+    wait_for(lambda: worker.snapshot()["degraded"])
+    assert "HTTP 500" in worker.snapshot()["last_error"]
+    cam.fault("http_500", on=False)
+    wait_for(lambda: cam.state()["recording"], timeout=15)
+    wait_for(lambda: not worker.snapshot()["degraded"], timeout=15)
+
+
+def test_snapshot_and_repr_show_live_state(rig):
+    cam, worker = rig
+    wait_for(lambda: worker.state == State.IDLE)
+    snap = worker.snapshot()
+    assert snap["name"] == "front" and snap["state"] == "idle" and snap["battery_percent"] is not None
+    assert repr(worker).startswith("<CameraWorker front state=idle")
