@@ -33,10 +33,24 @@ MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 ADAPTER_RE = re.compile(r"^hci[0-9]{1,2}$")
 
-#: Legacy gpControl models (HERO5–8); later issues add Open GoPro models.
+#: Legacy gpControl models (HERO5–8): HTTP on port 80, BLE Wi-Fi-on through gatttool.
 LEGACY_MODELS = ("hero5", "hero6", "hero7", "hero8")
-MODELS = LEGACY_MODELS
-CONTROLS = ("wifi",)
+#: Open GoPro models (HTTP API 2.0 on port 8080, BLE per the Open GoPro BLE spec).
+OPEN_GOPRO_MODELS = ("hero9", "hero10", "hero11", "hero12", "hero13")
+MODELS = LEGACY_MODELS + OPEN_GOPRO_MODELS
+#: How the daemon reaches a camera: its Wi-Fi AP through an adapter of its own, its USB-C
+#: port (Open GoPro wired control, NCM), or Bluetooth LE alone (Open GoPro).
+CONTROLS = ("wifi", "usb", "ble")
+#: HERO9 Black: ``/gopro/camera/shutter/{mode}`` lists HERO10 Black as its oldest camera
+#: (openapi_http_2.0.json, x-supported-cameras), so a HERO9's shutter goes over BLE.
+BLE_SHUTTER_MODELS = ("hero9",)
+#: BlueZ keeps about this many LE connections per adapter (DESIGN.md field facts).
+MAX_BLE_PER_ADAPTER = 4
+BLE_BACKENDS = ("bleak", "emulated")
+LEGACY_BLE_CHOICES = ("gatttool", "bleak")
+#: Open GoPro over USB: 172.2X.1YZ.51:8080, XYZ = last three digits of the serial
+#: (openapi_http_2.0.json, info.description "Socket Address").
+SERIAL_RE = re.compile(r"^[A-Za-z0-9]{3,20}$")
 NETWORK_MODES = ("bind", "route", "address")
 ON_EXIT_CHOICES = ("leave", "stop")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -66,6 +80,21 @@ class CameraConfig:
     address: str = "10.5.5.9"
     http_port: int = 80
     wol_port: int = 9
+    serial: str | None = None
+
+    @property
+    def open_gopro(self) -> bool:
+        """True for HERO9–13 (Open GoPro API), False for HERO5–8 (gpControl)."""
+        return self.model in OPEN_GOPRO_MODELS
+
+    @property
+    def path(self) -> str:
+        """How the daemon reaches the camera, for people: ``wifi wlan1``, ``usb 172.27.189.51``, ``ble``."""
+        if self.control == "wifi":
+            return f"wifi {self.iface}" if self.iface else f"wifi {self.address}"
+        if self.control == "usb":
+            return f"usb {self.address}"
+        return "ble"
 
 
 @dataclass(frozen=True)
@@ -88,6 +117,12 @@ class Config:
     connect_timeout: float = 1.0
     wake_timeout: float = 30.0
     ble_timeout: float = 10.0
+    #: Open GoPro BLE client: "bleak" (BlueZ) or "emulated" (the emulator's stand-in, tests and demo).
+    ble_backend: str = "bleak"
+    #: Directory of the emulated cameras' control sockets; BLE_BACKEND "emulated" only.
+    ble_emu_dir: str | None = None
+    #: Legacy (HERO5–8) BLE Wi-Fi-on through "gatttool" or "bleak".
+    legacy_ble: str = "gatttool"
     keep_awake: float | None = 60.0
     on_exit: str = "leave"
     log_level: str = "info"
@@ -120,13 +155,16 @@ _SCALAR_KEYS: dict[str, str] = {
     "CONNECT_TIMEOUT": "connect_timeout",
     "WAKE_TIMEOUT": "wake_timeout",
     "BLE_TIMEOUT": "ble_timeout",
+    "BLE_BACKEND": "ble_backend",
+    "BLE_EMU_DIR": "ble_emu_dir",
+    "LEGACY_BLE": "legacy_ble",
     "KEEP_AWAKE": "keep_awake",
     "ON_EXIT": "on_exit",
     "LOG_LEVEL": "log_level",
 }
 KNOWN_KEYS = frozenset(_SCALAR_KEYS) | {"GOPROS"}
 _CAMERA_KEYS = ("name", "iface", "ssid", "wifi_mac", "bt_mac", "model", "control",
-                "address", "http_port", "wol_port")
+                "address", "http_port", "wol_port", "serial")
 
 
 def find_config(explicit: str | None, script_dir: str | os.PathLike) -> Path:
@@ -231,6 +269,7 @@ def config_from_mapping(values: Mapping[str, Any], *, source: str | None = None)
     mode = kwargs.get("network_mode", "bind")
     default_address = kwargs.get("camera_address", "10.5.5.9")
     cameras = _check_cameras(values["GOPROS"], mode, default_address, err)
+    _check_ble(cameras, kwargs, err)
     if kwargs.get("gpio_bcm_pin") is None and kwargs.get("trigger_path", "/run/gopro-manager/trigger") is None:
         raise err("TRIGGER_PATH", "both GPIO_BCM_PIN and TRIGGER_PATH are None: nothing could ever "
                   "start a recording", value=None)
@@ -329,6 +368,9 @@ _SCALAR_CHECKS = {
     "connect_timeout": _number(0.05, 60.0),
     "wake_timeout": _number(1.0, 600.0),
     "ble_timeout": _number(1.0, 120.0),
+    "ble_backend": _choice(BLE_BACKENDS),
+    "ble_emu_dir": _path(optional=True),
+    "legacy_ble": _choice(LEGACY_BLE_CHOICES),
     "keep_awake": _number(1.0, 3600.0, optional=True),
     "on_exit": _choice(ON_EXIT_CHOICES),
     "log_level": _choice(LOG_LEVELS),
@@ -358,9 +400,20 @@ def _check_cameras(value, mode, default_address, err) -> tuple[CameraConfig, ...
                 raise err("GOPROS", f"{what} used by two cameras ({seen[v.lower()]!r} and {cam.name!r})",
                           v, camera=cam.name)
             seen[v.lower()] = cam.name
+    seen_addr: dict[tuple, str] = {}
+    for cam in cameras:
+        if cam.control == "usb":   # every USB camera has an address of its own
+            k = (cam.address, cam.http_port)
+            if k in seen_addr:
+                raise err("GOPROS", f"USB cameras {seen_addr[k]!r} and {cam.name!r} share an address; "
+                          "their serials' last three digits must differ", f"{cam.address}:{cam.http_port}",
+                          camera=cam.name)
+            seen_addr[k] = cam.name
     if mode == "address":
-        seen_addr: dict[tuple, str] = {}
+        seen_addr = {}
         for cam in cameras:
+            if cam.control == "ble":
+                continue
             k = (cam.address, cam.http_port)
             if k in seen_addr:
                 raise err("GOPROS", f"in NETWORK_MODE 'address' every camera needs its own address; "
@@ -386,14 +439,29 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
     else:
         raise err(where, "must be a 4-tuple (iface, ssid, wifi_mac, bt_mac) or a dict", entry)
 
+    guess = _guess_name(raw, index)
+    model = raw.get("model", "hero7")
+    if not isinstance(model, str) or model.lower() not in MODELS:
+        raise err(f"{where}.model", "must be one of " + ", ".join(MODELS), model, camera=guess)
+    model = model.lower()
+    control = raw.get("control", "wifi")
+    if not isinstance(control, str) or control.lower() not in CONTROLS:
+        raise err(f"{where}.control", "must be one of " + ", ".join(CONTROLS), control, camera=guess)
+    control = control.lower()
+    if control != "wifi" and model in LEGACY_MODELS:
+        raise err(f"{where}.control", f"a {model.upper()} (gpControl) is controlled over Wi-Fi only; "
+                  "'usb' and 'ble' need an Open GoPro camera (hero9 … hero13)", control, camera=guess)
+
     iface = raw.get("iface")
     if iface is None:
-        if mode != "address":
+        if mode != "address" and control == "wifi":
             raise err(f"{where}.iface", f"is required in NETWORK_MODE {mode!r} (the Wi-Fi interface "
-                      "that reaches this camera)", iface, camera=_guess_name(raw, index))
+                      "that reaches this camera)", iface, camera=guess)
     elif not isinstance(iface, str) or not IFACE_RE.match(iface):
-        raise err(f"{where}.iface", "must be a Linux interface name such as 'wlan1'", iface,
-                  camera=_guess_name(raw, index))
+        raise err(f"{where}.iface", "must be a Linux interface name such as 'wlan1'", iface, camera=guess)
+    elif control != "wifi":
+        raise err(f"{where}.iface", f"a camera with control {control!r} uses no Wi-Fi interface; "
+                  "remove 'iface'", iface, camera=guess)
 
     name = raw.get("name")
     if name is None:
@@ -416,29 +484,76 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
             raise field_err(key, "must be a MAC address such as 'd4:d9:19:9a:4c:7b'", v)
         macs[key] = v.lower() if v else None
 
-    model = raw.get("model", "hero7")
-    if not isinstance(model, str) or model.lower() not in MODELS:
-        raise field_err("model", "must be one of " + ", ".join(MODELS), model)
-    control = raw.get("control", "wifi")
-    if not isinstance(control, str) or control.lower() not in CONTROLS:
-        raise field_err("control", "must be one of " + ", ".join(CONTROLS), control)
+    if macs["bt_mac"] is None:
+        if control == "ble":
+            raise field_err("bt_mac", "is required with control 'ble' (the camera's Bluetooth address; "
+                            "pair it once with bluetoothctl)", None)
+        if model in BLE_SHUTTER_MODELS:
+            raise field_err("bt_mac", f"is required for a {model.upper()}: it cannot start or stop "
+                            "recording over Wi-Fi or USB, only over BLE", None)
 
-    address = raw.get("address", default_address)
+    serial = raw.get("serial")
+    if serial is not None and (not isinstance(serial, str) or not SERIAL_RE.match(serial)
+                               or not serial[-3:].isdigit()):
+        raise field_err("serial", "must be the camera's serial number (letters and digits, ending in "
+                        "three digits), e.g. 'C3501324645504'", serial)
+    if control == "usb":
+        if "address" in raw:
+            address = raw["address"]
+        elif serial is None:
+            raise field_err("serial", "is required with control 'usb': the camera's USB address "
+                            "172.2X.1YZ.51 comes from the last three digits XYZ of its serial", None)
+        else:
+            address = usb_address(serial)
+    else:
+        address = raw.get("address", default_address)
     try:
         address = str(ipaddress.IPv4Address(address))
     except (ValueError, TypeError):
         raise field_err("address", "must be an IPv4 address", address) from None
 
     ports = {}
-    for key, default in (("http_port", 80), ("wol_port", 9)):
+    default_http = 8080 if model in OPEN_GOPRO_MODELS else 80
+    for key, default in (("http_port", default_http), ("wol_port", 9)):
         v = raw.get(key, default)
         if not _is_int(v) or not 1 <= v <= 65535:
             raise field_err(key, "must be a port number from 1 to 65535", v)
         ports[key] = v
 
     return CameraConfig(name=name, iface=iface, ssid=ssid, wifi_mac=macs["wifi_mac"],
-                        bt_mac=macs["bt_mac"], model=model.lower(), control=control.lower(),
-                        address=address, **ports)
+                        bt_mac=macs["bt_mac"], model=model, control=control,
+                        address=address, serial=serial, **ports)
+
+
+def usb_address(serial: str) -> str:
+    """The address of an Open GoPro camera on its USB-C port: ``172.2X.1YZ.51``.
+
+    X, Y, Z are the last three digits of the serial number (openapi_http_2.0.json,
+    info.description, "Socket Address" → "USB"): serial C0000123456789 → 172.27.189.51.
+    """
+    x, y, z = serial[-3:]
+    if not (x + y + z).isdigit():
+        raise ValueError(f"serial {serial!r} does not end in three digits")
+    return f"172.2{x}.1{y}{z}.51"
+
+
+def _check_ble(cameras, kwargs, err) -> None:
+    """Cross-camera BLE checks: the per-adapter connection limit and the emulated backend's directory.
+
+    Open GoPro cameras whose recording goes over BLE (control 'ble', and every HERO9) keep their
+    connection open (keep-alive every 3 s, pushed status), so each holds one of the ~4 LE
+    connections BlueZ manages per adapter (DESIGN.md field facts). Legacy cameras and Wi-Fi/USB
+    HERO10+ connect only briefly to wake, so they do not count.
+    """
+    adapter = kwargs.get("ble_adapter", "hci0")
+    held = [c.name for c in cameras if c.control == "ble" or c.model in BLE_SHUTTER_MODELS]
+    if len(held) > MAX_BLE_PER_ADAPTER:
+        raise err("GOPROS", f"{len(held)} cameras keep a BLE connection open on adapter {adapter} "
+                  f"({', '.join(held)}); BlueZ manages about {MAX_BLE_PER_ADAPTER} per adapter: "
+                  "control the others over Wi-Fi or USB", len(held), camera=held[MAX_BLE_PER_ADAPTER])
+    if kwargs.get("ble_backend") == "emulated" and not kwargs.get("ble_emu_dir"):
+        raise err("BLE_EMU_DIR", "is required with BLE_BACKEND 'emulated' (the directory of the emulated "
+                  "cameras' control sockets)", None)
 
 
 def _guess_name(raw, index):
