@@ -16,10 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import CameraRejected
+from .base import CameraStatus, SD_ERROR, SD_NO_CARD, SD_OK, SD_STATUS_TEXT  # noqa: F401 - re-exported
 from ..http import HttpClient
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,6 @@ AP_STATE = "69"
 INTERNAL_BATTERY_PERCENTAGE = "70"  # percent
 SYSTEM_READY = "82"
 
-SD_OK, SD_NO_CARD, SD_ERROR = 0, 2, 3
-SD_STATUS_TEXT = {-1: "unknown", 0: "ok", 1: "full", 2: "no card", 3: "error", 4: "busy", 8: "swapped"}
 
 PATH_STATUS = "/gp/gpControl/status"
 PATH_SHUTTER = "/gp/gpControl/command/shutter?p={p}"
@@ -53,42 +51,6 @@ PATH_INFO = "/gp/gpControl/info"
 
 #: Bodies over this are not status answers (a HERO7 status is ~3 KB).
 MAX_STATUS_BYTES = 256 * 1024
-
-
-@dataclass(frozen=True)
-class CameraStatus:
-    """What one ``/gp/gpControl/status`` said.
-
-    ``encoding_active`` (status 10) is the recording flag; ``sd_status``
-    (33), ``battery_percent`` (70, percent), ``battery_bars`` (2; 4 =
-    charging), ``remaining_space_kb`` (54, KB), ``remaining_video_s`` (35,
-    seconds), ``video_progress_s`` (13, seconds), ``next_poll_ms`` (60,
-    milliseconds), ``system_ready`` (82; None when the firmware lacks it),
-    ``system_busy`` (8). ``raw`` keeps the whole ``status`` object.
-    """
-
-    encoding_active: bool
-    system_busy: bool = False
-    system_ready: bool | None = None
-    sd_status: int | None = None
-    battery_percent: int | None = None
-    battery_bars: int | None = None
-    remaining_space_kb: int | None = None
-    remaining_video_s: int | None = None
-    video_progress_s: int | None = None
-    next_poll_ms: int | None = None
-    mode: int | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def sd_error(self) -> bool:
-        """The card is in error (33 == 3): only a power cycle clears it."""
-        return self.sd_status == SD_ERROR
-
-    @property
-    def ready(self) -> bool:
-        """The camera will accept a shutter: ready (82, where reported) and not busy (8)."""
-        return self.system_ready is not False and not self.system_busy
 
 
 def _int(status: Mapping[str, Any], key: str) -> int | None:
@@ -153,6 +115,8 @@ class GpControl:
     CameraRejected (HTTP status other than 200, unreadable answer) or LinkError."""
 
     protocol = "gpcontrol"
+    #: No keep-alive of its own: the worker's KEEP_AWAKE status request keeps Wi-Fi up.
+    keep_alive_interval = None
 
     def __init__(self, http: HttpClient, camera: str):
         self.http = http
