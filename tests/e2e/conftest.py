@@ -77,38 +77,30 @@ def needs_netns():
 def make_ns_rig(needs_netns, request):
     """Factory: ``make_ns_rig(3, mode="route", **kw)`` → a built NamespaceRig, closed after the test.
 
-    On failure the rig's daemon log and emulator states are attached to the
+    On failure the rig's daemon log and emulator states are printed into the
     test report (the workdir is kept and its path printed).
     """
-    rigs = []
-
-    def make(n_cameras=3, **kwargs):
-        rig = NamespaceRig(n_cameras, prefix=unique_prefix(), **kwargs)
-        rigs.append(rig)
-        rig.__enter__()
-        return rig
-
-    yield make
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    for rig in rigs:
-        if failed:
-            print(f"\n{rig!r}\n{rig.describe()}")
-        rig.close(failed=failed)
+    yield from _rig_factory(request, lambda n, **kw: NamespaceRig(n, prefix=unique_prefix(), **kw))
 
 
 @pytest.fixture
 def make_loopback_rig(request):
-    """Factory for LoopbackRig (no root), closed after the test."""
+    """Factory: ``make_loopback_rig(3, **kw)`` → a built LoopbackRig (no root), closed after the test."""
+    yield from _rig_factory(request, lambda n, **kw: LoopbackRig(n, prefix="gmtlo", **kw))
+
+
+def _rig_factory(request, new_rig):
     rigs = []
 
     def make(n_cameras=3, **kwargs):
-        rig = LoopbackRig(n_cameras, prefix="gmtlo", **kwargs)
+        rig = new_rig(n_cameras, **kwargs)
         rigs.append(rig)
         rig.__enter__()
         return rig
 
     yield make
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    report = getattr(request.node, "rep_call", None)
+    failed = report is not None and report.failed
     for rig in rigs:
         if failed:
             print(f"\n{rig!r}\n{rig.describe()}")
