@@ -61,7 +61,8 @@ class CameraWorker:
     ``keep_awake`` — a light status request when nothing else was sent for
     that long (a HERO5–8 turns Wi-Fi off after ~10 min without requests), None
     to let it sleep; ``confirm_delay`` — how long after a shutter the status is
-    read to confirm it; ``ready_timeout`` — how long to wait after waking for
+    read to confirm it (a camera starts encoding ≈ 130 ms after the shutter,
+    DESIGN.md "Timing"); until then ``recording`` in the snapshot is None; ``ready_timeout`` — how long to wait after waking for
     ``system_ready``; ``power_cycle_pause`` — asleep time in a power cycle.
     """
 
@@ -69,7 +70,7 @@ class CameraWorker:
     MAX_POWER_CYCLES = 3      # power cycles in a row without a good status → long back-off
 
     def __init__(self, camera, driver, waker, *, keep_awake: float | None = 60.0,
-                 confirm_delay: float = 0.5, ready_timeout: float = 15.0,
+                 confirm_delay: float = 0.3, ready_timeout: float = 15.0,
                  power_cycle_pause: float = 3.0, set_clock: bool = True,
                  clock=time.monotonic, wallclock=time.time):
         self.camera = camera
@@ -262,6 +263,8 @@ class CameraWorker:
         self.driver.shutter(on)
         self.last_contact = self.clock()
         self.commanded = on
+        with self._cond:
+            self.recording = None   # commanded, not yet confirmed by the camera's status 10
         self.confirm_at = self.clock() + self.confirm_delay
         if on:
             self.shutter_tries += 1
