@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from camrig.config import CameraConfig
 from camrig.drivers.gpcontrol import GpControl
 from camrig.emulator.legacy_gopro import LegacyGoPro
+from camrig.emulator.rig import wait_until
 from camrig.http import HttpClient
 from camrig.link import AddressLink
 from camrig.wake import LegacyWaker
@@ -16,12 +15,7 @@ from camrig.worker import CameraWorker, State
 
 
 def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout} s")
+    return wait_until(predicate, timeout, interval=0.02)
 
 
 @pytest.fixture
