@@ -36,8 +36,14 @@ def _load(args) -> Config:
 
 
 def cmd_run(args) -> int:
-    """Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the config."""
-    from camrig.app import build_parts, build_trigger, build_workers, setup_logging
+    """Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the config.
+
+    On SIGTERM the daemon exits within 5 s (systemd's TimeoutStopSec is 10):
+    ``ON_EXIT = "leave"`` (default) leaves recording cameras recording, so a
+    restart or an update never cuts a lap short; ``"stop"`` stops them first
+    (at most 3 s, then it exits anyway).
+    """
+    from camrig.app import Assembly, setup_logging
     from camrig.controller import Controller
     from camrig.errors import CamRigError, LinkError, TriggerError
     from camrig.systemd import Notifier
@@ -50,15 +56,16 @@ def cmd_run(args) -> int:
     log.info("gopro-manager starting: %d camera(s), NETWORK_MODE %s, config %s",
              len(config.cameras), config.network_mode, config.source)
 
-    parts = build_parts(config)
-    for p in parts:
+    assembly = Assembly(config)
+    workers = [assembly.worker(config, cam) for cam in config.cameras]
+    for w in workers:
         try:
-            p.link.check()
+            assembly.parts(w.name).link.check()
         except LinkError as exc:
             # Not fatal: a USB adapter may be plugged in later; the worker keeps trying.
             log.log(logging.ERROR if exc.permanent else logging.WARNING, "%s", exc)
     try:
-        trigger = build_trigger(config)
+        trigger = assembly.trigger(config)
     except TriggerError as exc:
         log.error("%s", exc)
         if not config.trigger_path:
@@ -67,8 +74,8 @@ def cmd_run(args) -> int:
         log.error("carrying on with the trigger file %s only", config.trigger_path)
         trigger = FileTrigger(config.trigger_path)
 
-    workers = build_workers(config, parts)
-    controller = Controller(config, workers, trigger, notifier, reload=lambda: _load(args))
+    controller = Controller(config, workers, trigger, notifier, reload=lambda: _load(args),
+                            assembly=assembly)
     signal.signal(signal.SIGTERM, lambda *_: controller.request_stop())
     signal.signal(signal.SIGINT, lambda *_: controller.request_stop())
     signal.signal(signal.SIGHUP, lambda *_: controller.request_reload())
@@ -81,8 +88,7 @@ def cmd_run(args) -> int:
         return 1
     finally:
         controller.shutdown(stop_recordings=controller.config.on_exit == "stop")
-        for p in parts:
-            p.http.close()
+        assembly.close()
     log.info("stopped")
     return 0
 

@@ -101,6 +101,85 @@ def build_workers(config: Config, parts: list[CameraParts]) -> list[CameraWorker
     return [CameraWorker(p.camera, p.driver, p.waker, keep_awake=config.keep_awake) for p in parts]
 
 
+#: Config attributes that shape the trigger: a reload that changes one rebuilds the trigger.
+TRIGGER_SETTINGS = ("gpio_bcm_pin", "gpio_bounce_time", "gpio_pin_factory", "trigger_path")
+
+
+class Assembly:
+    """Builds the daemon's parts from a Config, and rebuilds them on a reload (SIGHUP).
+
+    Holds what cameras share (the RouteTable in route mode, the gatttool
+    runner) and every camera's parts with its worker, by camera name, so that
+    a reload can replace one camera's worker and leave the others (and their
+    recordings) alone. ``pin_factory`` overrides ``GPIO_PIN_FACTORY`` (tests
+    pass gpiozero's MockFactory).
+    """
+
+    def __init__(self, config: Config, *, pin_factory=None):
+        self.pin_factory = pin_factory
+        self.network_mode = config.network_mode
+        self.route_table = RouteTable() if config.network_mode == "route" else None
+        self.ble = GatttoolBle(config.gatttool, adapter=config.ble_adapter, timeout=config.ble_timeout)
+        self._built: dict[str, tuple[CameraParts, CameraWorker]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Assembly mode={self.network_mode} cameras={sorted(self._built)}>"
+
+    def configure(self, config: Config) -> None:
+        """Take the shared settings of ``config``: gatttool runner settings in place; a new
+        RouteTable when NETWORK_MODE changes (every worker must then be replaced)."""
+        if config.network_mode != self.network_mode:
+            self.network_mode = config.network_mode
+            self.route_table = RouteTable() if config.network_mode == "route" else None
+        self.ble.gatttool = config.gatttool
+        self.ble.adapter = config.ble_adapter
+        self.ble.timeout = config.ble_timeout
+
+    def worker(self, config: Config, cam: CameraConfig) -> CameraWorker:
+        """A new (not started) worker for ``cam`` with fresh parts; replaces any earlier one of that name."""
+        parts = build_camera(config, cam, route_table=self.route_table, ble=self.ble)
+        worker = CameraWorker(parts.camera, parts.driver, parts.waker, keep_awake=config.keep_awake)
+        self._built[cam.name] = (parts, worker)
+        return worker
+
+    def parts(self, name: str) -> CameraParts:
+        """The parts serving camera ``name`` (KeyError if none)."""
+        return self._built[name][0]
+
+    def update(self, worker: CameraWorker, config: Config) -> None:
+        """Apply the per-camera settings of ``config`` that need no new parts to a running worker."""
+        parts = self._built[worker.name][0]
+        worker.keep_awake = config.keep_awake
+        parts.http.timeout = config.http_timeout
+        parts.http.connect_timeout = config.connect_timeout
+        parts.waker.timeout = config.wake_timeout
+
+    def retire(self, worker: CameraWorker, *, timeout: float = 2.0) -> None:
+        """Stop ``worker`` (no shutter is sent: a recording goes on) and forget its parts."""
+        worker.stop(timeout=timeout)
+        entry = self._built.get(worker.name)
+        if entry is not None and entry[1] is worker:
+            del self._built[worker.name]
+            self._close(entry)
+
+    def close(self) -> None:
+        """Close every HTTP client whose worker has stopped (at exit)."""
+        for entry in self._built.values():
+            self._close(entry)
+
+    @staticmethod
+    def _close(entry: tuple[CameraParts, CameraWorker]) -> None:
+        parts, worker = entry
+        # A worker still inside a slow exchange holds its client's lock: closing would wait for
+        # it (up to HTTP_TIMEOUT) and delay the exit; the process exit closes the socket anyway.
+        if not worker.alive:
+            parts.http.close()
+
+    def trigger(self, config: Config):
+        """The trigger ``config`` asks for (:func:`build_trigger`); TriggerError if it cannot be opened."""
+        return build_trigger(config, pin_factory=self.pin_factory)
+
+
 def build_trigger(config: Config, *, pin_factory=None):
     """The trigger: GPIO pin OR trigger file, whichever are configured.
 

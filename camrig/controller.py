@@ -56,14 +56,19 @@ class Controller:
 
     def __init__(self, config: Config, workers: Sequence[CameraWorker], trigger, notifier, *,
                  status_path: str | None = None, clock: Callable[[], float] = time.monotonic,
-                 reload: Callable[[], Config] | None = None):
+                 reload: Callable[[], Config] | None = None, assembly=None):
         self.config = config
         self.workers = list(workers)
         self.trigger = trigger
         self.notifier = notifier
+        self._status_path_from_config = status_path is None
         self.status_path = status_path if status_path is not None else config.status_path
         self.clock = clock
         self.reload = reload
+        #: camrig.app.Assembly: lets a reload rebuild the trigger and replace workers. Without
+        #: it a reload takes only the settings that need no new parts.
+        self.assembly = assembly
+        self._last_ping: float | None = None
         self.wanted = False
         self.cycle = 0
         self._event = threading.Event()
@@ -97,8 +102,13 @@ class Controller:
         log.info("ready: %d camera(s), trigger %r, wanted=%s", len(self.workers), self.trigger, self.wanted)
         self._publish(force=True)
         next_tick = self.clock() + self.config.cycle_seconds
+        self._ping()
         while not self._stop.is_set():
-            self._event.wait(max(0.0, next_tick - self.clock()))
+            wake_at = next_tick
+            ping_at = self._next_ping()
+            if ping_at is not None:
+                wake_at = min(wake_at, ping_at)
+            self._event.wait(max(0.0, wake_at - self.clock()))
             if self._event.is_set():
                 self._event.clear()
                 if self._stop.is_set():
@@ -113,6 +123,10 @@ class Controller:
                 next_tick += self.config.cycle_seconds
                 if next_tick <= now:  # after a stall (suspend, overload): no burst of ticks
                     next_tick = now + self.config.cycle_seconds
+            ping_at = self._next_ping()
+            if ping_at is not None and now >= ping_at:
+                # CYCLE_SECONDS may be longer than half of WatchdogSec: ping between ticks too.
+                self._ping()
         self.notifier.stopping()
         log.info("stopping")
 
@@ -133,8 +147,24 @@ class Controller:
             for w in self.workers:
                 w.request_check()
         self._publish()
+        self._ping()
+
+    def _next_ping(self) -> float | None:
+        """Monotonic time the next watchdog ping is due (None: systemd does not watch us)."""
+        interval = getattr(self.notifier, "watchdog_interval", None)
+        if not interval:
+            return None
+        if self._last_ping is None:
+            return self.clock()
+        # WATCHDOG_USEC/2 is the notifier's interval; ping at half of that again for slack.
+        return self._last_ping + interval / 2
+
+    def _ping(self) -> None:
+        """``WATCHDOG=1``, sent only from the main loop and only while every worker thread lives:
+        a hung loop (or a dead worker) stops the pings and systemd restarts the daemon."""
         if all(w.alive for w in self.workers):
             self.notifier.watchdog()
+            self._last_ping = self.clock()
         else:
             dead = [w.name for w in self.workers if not w.alive]
             log.error("worker thread(s) not running: %s; withholding the watchdog ping", ", ".join(dead))
@@ -178,23 +208,124 @@ class Controller:
             self._status_error = str(exc)
 
     def _do_reload(self) -> None:
+        """SIGHUP: read the config again and apply it without dropping a recording.
+
+        A config error keeps the running configuration. With an
+        :attr:`assembly`: the trigger is rebuilt when its settings changed
+        (and the old one restored if the new one cannot be opened); a camera
+        whose entry changed (or every camera, when NETWORK_MODE changed) gets
+        a new worker, which finds the camera recording and leaves it so;
+        removed cameras' workers stop without a shutter; cameras that did not
+        change keep their worker, its connection and its state, and take the
+        new timeouts and KEEP_AWAKE in place.
+        """
         if self.reload is None:
             return
         self.notifier.reloading()
         try:
             new = self.reload()
-            kept = [k for k in ("cameras", "network_mode", "gpio_bcm_pin", "trigger_path", "gpio_pin_factory")
-                    if getattr(new, k) != getattr(self.config, k)]
-            if kept:
-                log.warning("reload: %s changed; that takes a restart (systemctl restart gopro-manager), "
-                            "the running values stay", ", ".join(k.upper() for k in kept))
-                new = dataclasses.replace(new, **{k: getattr(self.config, k) for k in kept})
-            self.config = new
-            log.info("configuration reloaded from %s", self.config.source)
         except CamRigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
+            self.notifier.ready()
+            return
+        try:
+            for warning in new.warnings:
+                log.warning("config: %s", warning)
+            old = self.config
+            changed = [f.name for f in dataclasses.fields(Config)
+                       if f.compare and getattr(new, f.name) != getattr(old, f.name)]
+            if self.assembly is None:
+                new = self._reload_settings_only(new, old)
+            else:
+                new = self._reload_parts(new, old)
+            self.config = new
+            if self._status_path_from_config:
+                self.status_path = new.status_path
+            logging.getLogger().setLevel(getattr(logging, new.log_level.upper(), logging.INFO))
+            log.info("configuration reloaded from %s (%s)", new.source,
+                     "changed: " + ", ".join(k.upper() for k in changed) if changed else "no change")
+            self._apply(self.trigger.value, "reload")
+            self._publish(force=True)
+        except Exception:  # a bug must not take the running daemon down with it
+            log.exception("reload failed half-way; carrying on with what runs")
         finally:
             self.notifier.ready()
+
+    def _reload_settings_only(self, new: Config, old: Config) -> Config:
+        kept = [k for k in ("cameras", "network_mode", "gpio_bcm_pin", "gpio_bounce_time",
+                            "trigger_path", "gpio_pin_factory")
+                if getattr(new, k) != getattr(old, k)]
+        if kept:
+            log.warning("reload: %s changed; that takes a restart (systemctl restart gopro-manager), "
+                        "the running values stay", ", ".join(k.upper() for k in kept))
+            new = dataclasses.replace(new, **{k: getattr(old, k) for k in kept})
+        for w in self.workers:
+            w.keep_awake = new.keep_awake
+        return new
+
+    def _reload_parts(self, new: Config, old: Config) -> Config:
+        from .app import TRIGGER_SETTINGS  # the assembly's module; imported late (no cycle)
+
+        assembly = self.assembly
+        if any(getattr(new, k) != getattr(old, k) for k in TRIGGER_SETTINGS):
+            new = self._replace_trigger(new, old, TRIGGER_SETTINGS)
+        mode_changed = new.network_mode != old.network_mode
+        assembly.configure(new)
+        running = {w.name: w for w in self.workers}
+        workers, fresh, retire = [], [], []
+        for cam in new.cameras:
+            w = running.pop(cam.name, None)
+            if w is not None and w.camera == cam and not mode_changed:
+                assembly.update(w, new)
+                workers.append(w)
+                continue
+            if w is not None:
+                log.info("reload: %s: %s; replacing its worker (a recording goes on)", cam.name,
+                         "NETWORK_MODE changed" if mode_changed else "camera entry changed")
+                retire.append(w)
+            else:
+                log.info("reload: %s: new camera", cam.name)
+            nw = assembly.worker(new, cam)
+            nw.set_wanted(self.wanted)
+            workers.append(nw)
+            fresh.append(nw)
+        for w in running.values():
+            log.info("reload: %s: no longer in GOPROS; its worker stops (the camera is left as it is)",
+                     w.name)
+            retire.append(w)
+        # The old worker stops talking to its camera before the new one starts.
+        for w in retire:
+            assembly.retire(w, timeout=max(0.2, 2.0 / max(1, len(retire))))
+        self.workers = workers
+        for w in fresh:
+            w.start()
+        return new
+
+    def _replace_trigger(self, new: Config, old: Config, settings: Sequence[str]) -> Config:
+        """Close the running trigger, open the one ``new`` asks for; if that fails, reopen the
+        old one and keep its settings. Returns the config that now holds."""
+        try:
+            self.trigger.close()
+        except Exception:
+            log.exception("closing the trigger failed")
+        try:
+            trigger = self.assembly.trigger(new)
+            log.info("reload: trigger is now %r", trigger)
+        except CamRigError as exc:
+            log.error("reload: the new trigger cannot be used (%s); keeping the running trigger", exc)
+            new = dataclasses.replace(new, **{k: getattr(old, k) for k in settings})
+            try:
+                trigger = self.assembly.trigger(old)
+            except CamRigError as exc2:
+                from .trigger import FileTrigger
+                path = old.trigger_path or new.trigger_path or Config.__dataclass_fields__["trigger_path"].default
+                log.error("reload: the running trigger cannot be reopened either (%s); "
+                          "carrying on with the trigger file %s only", exc2, path)
+                trigger = FileTrigger(path)
+                new = dataclasses.replace(new, gpio_bcm_pin=None, trigger_path=path)
+        self.trigger = trigger
+        self.trigger.start(self._on_trigger)
+        return new
 
     def shutdown(self, *, stop_recordings: bool, timeout: float = 3.0) -> None:
         """Close the triggers and stop the workers within ``timeout`` seconds.
