@@ -380,13 +380,15 @@ class _Rig:
         return self._wrap_car() + [self.python, str(DAEMON), "--config", str(self.config_path), *args]
 
     def start_daemon(self, extra_config: Mapping[str, Any] | None = None, *,
-                     wait_status: float | None = 15.0) -> subprocess.Popen:
+                     wait_status: float | None = 15.0,
+                     extra_env: Mapping[str, str] | None = None) -> subprocess.Popen:
         """Write the config (with ``extra_config``) and start ``gopro_manager.py run``.
 
         Output (stdout and stderr) goes to :attr:`log_path`, appended across
         restarts. Waits up to ``wait_status`` seconds for the daemon's first
         status file (None: don't wait). Raises RigError if the daemon exits or
-        no status file appears.
+        no status file appears. ``extra_env`` is added to the daemon's
+        environment (a test's own ``NOTIFY_SOCKET``, ``WATCHDOG_USEC``).
         """
         if self._daemon is not None and self._daemon.poll() is None:
             raise RigError("the daemon is already running; stop_daemon() first")
@@ -395,7 +397,8 @@ class _Rig:
         with open(self.log_path, "ab") as log:
             log.write(f"--- rig: starting daemon {time.monotonic():.3f}\n".encode())
             log.flush()
-            self._daemon = subprocess.Popen(self.daemon_argv("run"), cwd=REPO_ROOT, env=self._env(),
+            env = self._env() | dict(extra_env or {})
+            self._daemon = subprocess.Popen(self.daemon_argv("run"), cwd=REPO_ROOT, env=env,
                                             stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         if wait_status is not None:
