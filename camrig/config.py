@@ -28,10 +28,10 @@ from typing import Any, Mapping
 from .errors import ConfigError
 
 #: Linux interface names: 1–15 chars, no '/', whitespace or ':' (dev_valid_name in net/core/dev.c).
-IFACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")
-MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-ADAPTER_RE = re.compile(r"^hci[0-9]{1,2}$")
+IFACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}\Z")
+MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\Z")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
+ADAPTER_RE = re.compile(r"^hci[0-9]{1,2}\Z")
 
 #: Legacy gpControl models (HERO5–8): HTTP on port 80, BLE Wi-Fi-on through gatttool.
 LEGACY_MODELS = ("hero5", "hero6", "hero7", "hero8")
@@ -50,7 +50,7 @@ BLE_BACKENDS = ("bleak", "emulated")
 LEGACY_BLE_CHOICES = ("gatttool", "bleak")
 #: Open GoPro over USB: 172.2X.1YZ.51:8080, XYZ = last three digits of the serial
 #: (openapi_http_2.0.json, info.description "Socket Address").
-SERIAL_RE = re.compile(r"^[A-Za-z0-9]{3,20}$")
+SERIAL_RE = re.compile(r"^[A-Za-z0-9]{3,20}\Z")
 NETWORK_MODES = ("bind", "route", "address")
 ON_EXIT_CHOICES = ("leave", "stop")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -226,7 +226,9 @@ def load_config(path: str | os.PathLike, *, check_permissions: bool = True) -> C
     except SyntaxError as exc:
         raise ConfigError("--config", f"Python syntax error at line {exc.lineno}: {exc.msg}",
                           path=str(path)) from None
-    except Exception as exc:  # the config's own code failed: say where, no traceback
+    # SystemExit/KeyboardInterrupt too: `sys.exit()` in config.py must not end the daemon
+    # (exit 0 would not even be restarted by systemd) nor kill it on a SIGHUP reload.
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the config's own code failed
         line = _error_line(exc, str(path))
         raise ConfigError("--config", f"{type(exc).__name__} at line {line}: {exc}",
                           path=str(path)) from None
@@ -320,6 +322,10 @@ def _path(*, optional):
         value = str(value)
         if "\0" in value or "\n" in value:
             raise err(key, "must not contain NUL or newline characters", value)
+        try:
+            os.fsencode(value)
+        except UnicodeError:
+            raise err(key, "is not a file name this system can encode", value) from None
         return value
     return check
 
@@ -434,7 +440,8 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
         for k in raw:
             if k not in _CAMERA_KEYS:
                 hint = _nearest(str(k), _CAMERA_KEYS)
-                raise err(f"{where}.{k}", "unknown camera key" + (f" (did you mean {hint!r}?)" if hint else ""),
+                shown = k if isinstance(k, str) and k.isidentifier() else repr(k)  # one-line message
+                raise err(f"{where}.{shown}", "unknown camera key" + (f" (did you mean {hint!r}?)" if hint else ""),
                           camera=_guess_name(raw, index))
     else:
         raise err(where, "must be a 4-tuple (iface, ssid, wifi_mac, bt_mac) or a dict", entry)
@@ -473,8 +480,8 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
         return err(f"{where}.{key}", message, value, camera=name)
 
     ssid = raw.get("ssid")
-    if ssid is not None and (not isinstance(ssid, str) or not 0 < len(ssid.encode()) <= 32
-                             or "\0" in ssid or "\n" in ssid):
+    if ssid is not None and (not isinstance(ssid, str) or not ssid.isprintable()
+                             or not 0 < len(ssid.encode()) <= 32):
         raise field_err("ssid", "must be the camera's AP name (1–32 bytes)", ssid)
 
     macs = {}

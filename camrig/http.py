@@ -134,6 +134,11 @@ class HttpClient:
                 if code in (pycurl.E_WRITE_ERROR, pycurl.E_FILESIZE_EXCEEDED):
                     raise CameraRejected(f"GET {path}: answer larger than {self.max_bytes} bytes, refused",
                                          camera=self.link.camera) from None
+                if code == pycurl.E_PARTIAL_FILE:
+                    # The camera answered, then the answer was cut short: a bad answer (the
+                    # worker marks the camera degraded), not an absent camera (which starts a wake).
+                    raise CameraRejected(f"GET {path}: answer cut short ({message or code})",
+                                         camera=self.link.camera) from None
                 what = _UNREACHABLE.get(code, "curl error")
                 raise CameraUnreachable(f"GET {path}: {what} ({message or code})",
                                         camera=self.link.camera) from None
