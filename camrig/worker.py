@@ -208,9 +208,18 @@ class CameraWorker:
             deadlines.append(max(self.confirm_at, self.next_poll_at))
         if self.state in (State.ASLEEP, State.FAULT) and self._wanted:
             deadlines.append(self.retry_at)
-        if self.state in (State.IDLE, State.RECORDING) and self.keep_awake:
-            deadlines.append(self.last_contact + self.keep_awake)
+        keep_awake = self._keep_awake_s()
+        if self.state in (State.IDLE, State.RECORDING) and keep_awake:
+            deadlines.append(self.last_contact + keep_awake)
         return min(deadlines)
+
+    def _keep_awake_s(self) -> float | None:
+        """Seconds between requests that keep the camera awake: ``keep_awake`` (KEEP_AWAKE), or the
+        driver's own keep-alive interval when shorter (Open GoPro: 3 s); None lets it sleep."""
+        if self.keep_awake is None:
+            return None
+        interval = getattr(self.driver, "keep_alive_interval", None)
+        return min(self.keep_awake, interval) if interval else self.keep_awake
 
     def _reconcile(self, wanted: bool, changed: bool, check: bool) -> None:
         now = self.clock()
@@ -219,7 +228,12 @@ class CameraWorker:
                 self._shutter(wanted)                      # the fast path: no status read first
                 return
             confirm_due = self.confirm_at is not None and now >= self.confirm_at
-            keep_awake_due = self.keep_awake is not None and now - self.last_contact >= self.keep_awake
+            keep_awake = self._keep_awake_s()
+            keep_awake_due = keep_awake is not None and now - self.last_contact >= keep_awake
+            if keep_awake_due and not (check or confirm_due) and getattr(self.driver, "keep_alive_interval", None):
+                self.driver.keep_alive()                   # Open GoPro: the keep-alive, not a status read
+                self.last_contact = self.clock()
+                return
             if check or confirm_due or keep_awake_due:
                 if now < self.next_poll_at:                # the camera asked us to poll less often
                     self.confirm_at = self.next_poll_at

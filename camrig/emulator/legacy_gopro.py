@@ -372,6 +372,9 @@ class LegacyGoPro:
     ``media_port`` and ``wol_port`` are the bound ports after ``start()``.
     """
 
+    #: The control socket's server class (the Open GoPro emulator adds BLE sessions to it).
+    _control_server_class = _ControlServer
+
     def __init__(self, name: str = "camera", *, control_path: str | None = None,
                  listen: str = "127.0.0.1", port: int = 0, media_port: int = 0,
                  wol_port: int = 0, wol_listen: str = "0.0.0.0",
@@ -469,7 +472,7 @@ class LegacyGoPro:
                 os.unlink(self.control_path)
             except FileNotFoundError:
                 pass
-            self._control = _ControlServer(self.control_path, self)
+            self._control = self._control_server_class(self.control_path, self)
             self._spawn(lambda: self._control.serve_forever(poll_interval=0.05), "control")
         self._apply_netdev()
         log.info("%s: gpControl on %s:%s, media on %s, WoL on udp %s, control %s, %s",

@@ -1,0 +1,353 @@
+"""Open GoPro over Bluetooth LE: one asyncio loop for all BLE work, one session per camera.
+
+:class:`BleLoop` runs one asyncio event loop in one daemon thread (``ble-loop``). Workers
+never run BLE code in their own threads: every call of an :class:`OpenGoProBle` session
+submits a coroutine with :func:`asyncio.run_coroutine_threadsafe` and waits for it with a
+timeout, so a hung BLE exchange blocks only the one worker that asked, and only for
+``BLE_TIMEOUT`` seconds.
+
+The session talks to a *client* with bleak's ``BleakClient`` surface (``connect``,
+``disconnect``, ``is_connected``, ``write_gatt_char``, ``start_notify``). Which class is an
+explicit choice (:func:`client_factory`): bleak's own (``BLE_BACKEND = "bleak"``, BlueZ over
+D-Bus), or the emulated camera's stand-in (``"emulated"``, tests and demo). bleak is imported
+only when a camera needs it, so a Wi-Fi-only rig runs without BlueZ.
+
+Protocol facts (bytes, characteristics, headers) live in :mod:`camrig.ble.protocol` with their
+sources. Connecting also wakes a sleeping camera (Open GoPro BLE spec, "BLE Setup" →
+"Advertisements": a camera advertises for 8 h after going to sleep, and a connection makes it
+boot). Open GoPro cameras must be paired once (``bluetoothctl pair``/``trust``), as the
+legacy ones must be bonded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import os
+import threading
+from typing import Any, Callable, Iterable
+
+from ..errors import BleError, ConfigError
+from . import protocol as p
+
+log = logging.getLogger(__name__)
+
+#: Statuses read for the worker (ids: openapi_http_2.0.json State; same ids over BLE):
+#: 8 busy, 10 encoding, 13 video progress s, 33 primary storage, 35 remaining video s,
+#: 54 SD remaining KB, 60 minimum poll period ms, 70 battery %, 82 ready.
+WORKER_STATUSES = (8, 10, 13, 33, 35, 54, 60, 70, 82)
+#: Statuses the camera is asked to push (0x53): recording, storage, busy and ready flags.
+PUSHED_STATUSES = (8, 10, 33, 82)
+
+
+class BleLoop:
+    """One asyncio loop in one daemon thread, shared by every BLE session of the daemon.
+
+    ``run(coro, timeout, camera=)`` runs ``coro`` on the loop and waits ``timeout`` seconds at
+    most; a timeout cancels the coroutine and raises BleError (reason ``timeout``). The thread
+    starts on first use; :meth:`close` stops it.
+    """
+
+    def __init__(self, name: str = "ble-loop"):
+        self.name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<BleLoop {self.name} running={self.running}>"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or not self.running:
+                self._loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run(loop=self._loop):
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                self._thread = threading.Thread(target=run, name=self.name, daemon=True)
+                self._thread.start()
+                ready.wait(5.0)
+            return self._loop
+
+    def run(self, coro, timeout: float, *, camera: str | None = None):
+        """Run ``coro`` on the loop from another thread; its result, or BleError on timeout."""
+        if self._thread is not None and threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("BleLoop.run called from the loop's own thread")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise BleError(f"BLE exchange took longer than {timeout:g} s", camera=camera,
+                           reason="timeout") from None
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(2.0)
+
+
+def client_factory(backend: str, *, adapter: str = "hci0", emu_dir: str | None = None,
+                   timeout: float = 10.0, camera: str | None = None) -> Callable[..., Any]:
+    """The BLE client class to use, as ``factory(address, disconnected_callback) -> client``.
+
+    ``backend`` "bleak": bleak's BleakClient on ``adapter`` (BlueZ). Raises ConfigError naming
+    ``camera`` when bleak is not installed or no D-Bus system bus exists (no BlueZ).
+    ``"emulated"``: :class:`camrig.emulator.ble_client.EmulatedBleakClient`, reaching emulated
+    cameras through their control sockets in ``emu_dir``. Nothing falls back to the other.
+    """
+    if backend == "bleak":
+        try:
+            from bleak import BleakClient
+        except ImportError as exc:
+            raise ConfigError("BLE_BACKEND", f"needs the Python package bleak for BLE ({exc}); "
+                              "install it: pip install -r requirements.txt", camera=camera) from None
+        bus = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")
+        if bus.startswith("unix:path=") and not os.path.exists(bus[len("unix:path="):].split(",")[0]):
+            raise ConfigError("BLE_BACKEND", f"BLE through bleak needs BlueZ and the D-Bus system bus; "
+                              f"{bus} does not exist (apt install bluez; systemctl start bluetooth)",
+                              camera=camera)
+
+        def make(address, disconnected_callback=None):
+            return BleakClient(address, disconnected_callback, timeout=timeout, bluez={"adapter": adapter})
+        return make
+    if backend == "emulated":
+        if not emu_dir:
+            raise ConfigError("BLE_EMU_DIR", "is required with BLE_BACKEND 'emulated'", camera=camera)
+        from ..emulator.ble_client import EmulatedBleakClient
+        return functools.partial(EmulatedBleakClient, emu_dir=emu_dir, timeout=timeout)
+    raise ConfigError("BLE_BACKEND", f"unknown backend {backend!r}", camera=camera)
+
+
+class OpenGoProBle:
+    """One camera's BLE connection and the Open GoPro exchanges over it.
+
+    ``bt_mac`` is the camera's address, ``factory`` makes the client (:func:`client_factory`),
+    ``loop`` is the daemon's :class:`BleLoop`, ``timeout`` seconds bound every call (connect
+    included). ``on_push`` (any thread) is called with ``{status id: value}`` when the camera
+    pushes registered statuses (0x93). Every public method may be called from any thread
+    except the loop's, connects first when not connected, and raises BleError naming the
+    camera (``reason``: connect, write, timeout, rejected, protocol).
+    """
+
+    def __init__(self, bt_mac: str, *, camera: str, factory: Callable[..., Any], loop: BleLoop,
+                 timeout: float = 10.0, on_push: Callable[[dict], None] | None = None,
+                 register: Iterable[int] = PUSHED_STATUSES):
+        self.bt_mac = bt_mac
+        self.camera = camera
+        self.factory = factory
+        self.loop = loop
+        self.timeout = timeout
+        self.on_push = on_push
+        self.register_ids = tuple(register)
+        self.pushed: dict[int, int] = {}        # last pushed value per status id
+        self._client = None
+        self._lock: asyncio.Lock | None = None  # made on the loop
+        self._queues: dict[str, asyncio.Queue] = {}
+        self._reassemblers: dict[str, p.Reassembler] = {}
+
+    def __repr__(self) -> str:
+        return f"<OpenGoProBle {self.camera} {self.bt_mac} connected={self.connected}>"
+
+    @property
+    def connected(self) -> bool:
+        c = self._client
+        try:
+            return bool(c is not None and c.is_connected)
+        except Exception:  # noqa: BLE001 - a client that cannot tell is not connected
+            return False
+
+    # --- sync API (worker threads) ----------------------------------------------------------
+
+    def _run(self, coro):
+        return self.loop.run(coro, self.timeout, camera=self.camera)
+
+    def connect(self) -> None:
+        """Connect (waking the camera), subscribe to the response characteristics, register pushes."""
+        self._run(self._ensure_connected())
+
+    def disconnect(self) -> None:
+        """Drop the connection (no error when there is none)."""
+        try:
+            self._run(self._disconnect())
+        except BleError as exc:
+            log.debug("%s: BLE disconnect: %s", self.camera, exc)
+
+    def wifi_ap(self, on: bool) -> None:
+        """Turn the camera's Wi-Fi access point on or off: ``03 17 01 01``/``03 17 01 00`` on GP-0072."""
+        self._command(p.COMMAND, p.ap_control(on), "Wi-Fi AP " + ("on" if on else "off"))
+
+    def shutter(self, on: bool) -> None:
+        """Start or stop recording: ``03 01 01 01``/``03 01 01 00`` on GP-0072."""
+        self._command(p.COMMAND, p.shutter(on), "shutter " + ("on" if on else "off"))
+
+    def sleep(self) -> None:
+        """Put the camera to sleep: ``01 05`` on GP-0072."""
+        self._command(p.COMMAND, p.sleep(), "sleep")
+
+    def set_date_time(self, when: dt.datetime) -> None:
+        """Set the camera clock: ``09 0D 07 YYYY MM DD hh mm ss`` on GP-0072."""
+        self._command(p.COMMAND, p.date_time(when), "set date/time")
+
+    def keep_alive(self) -> None:
+        """Keep-alive ``03 5B 01 42`` on GP-0074 (answer ``02 5B 00`` on GP-0075)."""
+        self._command(p.SETTINGS, p.keep_alive(), "keep-alive")
+
+    def status_values(self, ids: Iterable[int] = WORKER_STATUSES) -> dict[int, int]:
+        """Get Status Values (0x13) for ``ids`` on GP-0076 → ``{status id: value}`` from GP-0077."""
+        message = p.query(p.QUERY_STATUS, ids)
+        answer = self._run(self._request(p.QUERY, message, p.QUERY_STATUS))
+        try:
+            resp = p.parse_query_response(answer)
+        except p.ProtocolError as exc:
+            raise BleError(f"status query answer unreadable: {exc}", camera=self.camera,
+                           reason="protocol") from None
+        if resp.result != p.RESULT_SUCCESS:
+            raise BleError(f"status query answered result {resp.result}", camera=self.camera,
+                           reason="rejected")
+        return resp.values
+
+    def _command(self, char: str, message: bytes, what: str) -> None:
+        answer = self._run(self._request(char, message, message[0]))
+        try:
+            resp = p.parse_response(answer)
+        except p.ProtocolError as exc:
+            raise BleError(f"{what}: answer unreadable: {exc}", camera=self.camera, reason="protocol") from None
+        if not resp.ok:
+            raise BleError(f"{what}: camera answered result {resp.result} "
+                           f"({'error' if resp.result == 1 else 'invalid parameter' if resp.result == 2 else '?'})",
+                           camera=self.camera, reason="rejected")
+        log.debug("%s: BLE %s ok", self.camera, what)
+
+    # --- the loop's side ----------------------------------------------------------------------
+
+    async def _ensure_connected(self) -> None:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        if self.connected:
+            return
+        client = self.factory(self.bt_mac, self._on_disconnect)
+        try:
+            await client.connect()
+            self._queues = {u: asyncio.Queue() for u in p.NOTIFY_CHARACTERISTICS}
+            self._reassemblers = {u: p.Reassembler() for u in p.NOTIFY_CHARACTERISTICS}
+            for uuid in p.NOTIFY_CHARACTERISTICS:
+                await client.start_notify(uuid, functools.partial(self._on_notify, uuid))
+        except asyncio.CancelledError:
+            await _quietly(client.disconnect())
+            raise
+        except Exception as exc:  # noqa: BLE001 - bleak raises BleakError, OSError, TimeoutError…
+            await _quietly(client.disconnect())
+            raise BleError(f"BLE connect to {self.bt_mac} failed: {type(exc).__name__}: {exc}",
+                           camera=self.camera, reason="connect") from None
+        self._client = client
+        log.info("%s: BLE connected to %s", self.camera, self.bt_mac)
+        if self.register_ids:
+            message = p.query(p.QUERY_REGISTER_STATUS, self.register_ids)
+            try:
+                answer = await self._exchange(p.QUERY, message, p.QUERY_REGISTER_STATUS)
+                self.pushed.update(p.parse_query_response(answer).values)
+            except (BleError, p.ProtocolError) as exc:
+                log.info("%s: status registration failed (%s); polling only", self.camera, exc)
+
+    async def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await _quietly(client.disconnect())
+
+    def _on_disconnect(self, client) -> None:
+        if client is self._client:
+            log.info("%s: BLE connection lost", self.camera)
+
+    def _on_notify(self, uuid: str, _char, data) -> None:
+        """Notification callback (on the loop): reassemble; pushes go to on_push, answers to the queue."""
+        try:
+            message = self._reassemblers[uuid].feed(bytes(data))
+        except p.ProtocolError as exc:
+            log.warning("%s: BLE packet on %s dropped: %s", self.camera, uuid[4:8], exc)
+            return
+        if message is None:
+            return
+        if uuid == p.QUERY_RESPONSE and message[:1] == bytes([p.PUSH_STATUS]):
+            try:
+                values = p.parse_query_response(message).values
+            except p.ProtocolError as exc:
+                log.warning("%s: status push unreadable: %s", self.camera, exc)
+                return
+            self.pushed.update(values)
+            if self.on_push is not None:
+                try:
+                    self.on_push(values)
+                except Exception:  # noqa: BLE001
+                    log.exception("%s: status push handler failed", self.camera)
+            return
+        self._queues[uuid].put_nowait(message)
+
+    async def _request(self, char: str, message: bytes, expect_id: int) -> bytes:
+        await self._ensure_connected()
+        async with self._lock:
+            return await self._exchange(char, message, expect_id)
+
+    async def _exchange(self, char: str, message: bytes, expect_id: int) -> bytes:
+        """Write ``message`` (packetized) to ``char``; the answer on its response characteristic
+        whose first byte is ``expect_id`` (older answers left in the queue are dropped)."""
+        queue = self._queues[p.RESPONSE_OF[char]]
+        while not queue.empty():
+            queue.get_nowait()
+        try:
+            for packet in p.packetize(message):
+                await self._client.write_gatt_char(char, packet, response=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            await self._disconnect()
+            raise BleError(f"BLE write {message.hex()} failed: {type(exc).__name__}: {exc}",
+                           camera=self.camera, reason="write") from None
+        while True:
+            answer = await queue.get()
+            if answer[:1] == bytes([expect_id]):
+                return answer
+            log.debug("%s: unexpected answer %s while waiting for %#04x", self.camera, answer.hex(), expect_id)
+
+
+async def _quietly(coro) -> None:
+    try:
+        await asyncio.wait_for(coro, 2.0)
+    except Exception:  # noqa: BLE001 - a failed disconnect leaves nothing to do
+        pass
+
+
+class BleakLegacyBle:
+    """Legacy (HERO5–8) BLE Wi-Fi-on through the BLE session instead of gatttool
+    (``LEGACY_BLE = "bleak"``): same ``wifi_on(bt_mac, camera=, stop=)`` as
+    :class:`camrig.ble.gatttool.GatttoolBle`. Writes ``03 17 01 01`` to GP-0072 by UUID and
+    disconnects (legacy cameras answer ``02 17 00`` on GP-0073 too, DESIGN.md field facts).
+    """
+
+    def __init__(self, factory, loop: BleLoop, *, timeout: float = 10.0):
+        self.factory = factory
+        self.loop = loop
+        self.timeout = timeout
+
+    def wifi_on(self, bt_mac: str, *, camera: str, stop: threading.Event | None = None) -> None:
+        session = OpenGoProBle(bt_mac, camera=camera, factory=self.factory, loop=self.loop,
+                               timeout=self.timeout, register=())
+        try:
+            session.wifi_ap(True)
+        finally:
+            session.disconnect()

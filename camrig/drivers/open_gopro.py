@@ -1,0 +1,236 @@
+"""GoPro HERO9–13: the Open GoPro API, over HTTP (Wi-Fi or USB) or over BLE alone.
+
+Sources: ``shared/fixtures/open_gopro/openapi_http_2.0.json`` (GoPro's OpenAPI description of
+the HTTP API 2.0: paths, parameters, ``x-supported-cameras``, the State schema naming every
+status id) and ``state_2022-01-04.json`` (a real ``/gopro/camera/state``); the Open GoPro BLE
+specification for the BLE side (:mod:`camrig.ble.protocol`).
+
+- :class:`OpenGoProHttp` — port 8080 at 10.5.5.9 (Wi-Fi) or 172.2X.1YZ.51 (USB). Shutter is
+  ``/gopro/camera/shutter/start|stop``, listed for HERO10 Black and later: a HERO9's shutter goes
+  through its BLE session instead. Status is ``/gopro/camera/state``, whose ``status`` object is
+  keyed by the same ids as gpControl's (10 Encoding, 8 Busy, 33 Primary Storage −1…8, 35
+  Remaining Video Time s, 54 SD Card Remaining KB, 60 Minimum Status Poll Period ms, 70 Internal
+  Battery Percentage, 82 Ready).
+- :class:`OpenGoProBleDriver` — everything over BLE (``control = "ble"``): shutter, Get Status
+  Values (0x13), keep-alive, date/time, sleep.
+
+Both keep the camera awake with the keep-alive every ``keep_alive_interval`` seconds (3 s:
+openapi ``/gopro/camera/keep_alive`` "best practice … every 3.0 seconds"; BLE spec "State
+Management" → "Keep Alive").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+from ..config import BLE_SHUTTER_MODELS
+from ..errors import BleError, CameraRejected, CameraUnreachable
+from ..http import HttpClient
+from .base import CameraStatus
+from .gpcontrol import parse_status
+
+log = logging.getLogger(__name__)
+
+KEEP_ALIVE_S = 3.0
+
+PATH_STATE = "/gopro/camera/state"
+PATH_SHUTTER = "/gopro/camera/shutter/{mode}"              # start | stop (HERO10+)
+PATH_KEEP_ALIVE = "/gopro/camera/keep_alive"
+PATH_DATE_TIME = "/gopro/camera/set_date_time?date={date}&time={time}"
+PATH_DATE_TIME_TZ = PATH_DATE_TIME + "&tzone={tzone}&dst={dst}"   # HERO11+
+PATH_WIRED_USB = "/gopro/camera/control/wired_usb?p={p}"
+PATH_CAMERA_CONTROL = "/gopro/camera/control/set_ui_controller?p={p}"
+PATH_SLEEP = "/gp/gpControl/command/system/sleep"
+
+CAMERA_CONTROL_EXTERNAL = 2     # EnumCameraControlStatus CAMERA_EXTERNAL_CONTROL
+#: Models without tzone/dst on set_date_time, and without set_ui_controller (openapi notes).
+NO_TZ_MODELS = ("hero9", "hero10")
+NO_CONTROL_CLAIM_MODELS = ("hero9",)
+
+
+def parse_state(body: bytes, *, camera: str | None = None) -> CameraStatus:
+    """Parse a ``/gopro/camera/state`` body (``{"status": {...}, "settings": {...}}``).
+
+    Same rules as gpControl's status (CameraRejected when not JSON, no ``status`` object or no
+    valid status 10); status 43 is not a mode here, so ``mode`` stays None.
+    """
+    return dataclasses.replace(parse_status(body, camera=camera), mode=None)
+
+
+def status_from_values(values: dict[int, int]) -> CameraStatus:
+    """A BLE Get Status Values answer ``{status id: value}`` → CameraStatus.
+
+    Raises CameraRejected-free ValueError when status 10 is missing or not 0/1.
+    """
+    enc = values.get(10)
+    if enc not in (0, 1):
+        raise ValueError(f"no valid status 10 (encoding) in {values}")
+    ready = values.get(82)
+    return CameraStatus(
+        encoding_active=enc == 1,
+        system_busy=values.get(8) == 1,
+        system_ready=None if ready is None else ready == 1,
+        sd_status=values.get(33),
+        battery_percent=values.get(70),
+        battery_bars=values.get(2),
+        remaining_space_kb=values.get(54),
+        remaining_video_s=values.get(35),
+        video_progress_s=values.get(13),
+        next_poll_ms=values.get(60),
+        raw={str(k): v for k, v in values.items()},
+    )
+
+
+def date_time_path(when: dt.datetime, model: str) -> str:
+    """``set_date_time`` request for ``model``: ``date=YYYY_MM_DD&time=HH_MM_SS``, plus
+    ``tzone`` (UTC offset of ``when`` in minutes; naive = local time) and ``dst`` (0/1) on
+    HERO11 and later (openapi: "Not supported on Hero 10 Black, Hero 9 Black")."""
+    date, time_ = when.strftime("%Y_%m_%d"), when.strftime("%H_%M_%S")
+    if model in NO_TZ_MODELS:
+        return PATH_DATE_TIME.format(date=date, time=time_)
+    aware = when if when.tzinfo else when.astimezone()
+    offset = aware.utcoffset() or dt.timedelta(0)
+    dst = aware.dst()
+    if dst is None:
+        import time as _time
+        dst_flag = 1 if _time.localtime(aware.timestamp()).tm_isdst > 0 else 0
+    else:
+        dst_flag = 1 if dst else 0
+    return PATH_DATE_TIME_TZ.format(date=date, time=time_, tzone=int(offset.total_seconds() // 60), dst=dst_flag)
+
+
+def _unreachable(exc: BleError, camera: str) -> CameraUnreachable:
+    """A failed BLE exchange, as the worker understands it: the camera is out of reach."""
+    msg = exc.args[0] if exc.args else str(exc)
+    prefix = f"{camera}: "
+    return CameraUnreachable(f"BLE: {msg[len(prefix):] if msg.startswith(prefix) else msg}", camera=camera)
+
+
+class OpenGoProHttp:
+    """Driver for one HERO9–13 over HTTP (Wi-Fi or USB). ``ble`` is the camera's
+    :class:`~camrig.ble.open_gopro.OpenGoProBle` session (required for a HERO9's shutter),
+    ``usb`` True when reached over USB (wired control enabled on connect).
+    Methods raise CameraUnreachable, CameraRejected or LinkError."""
+
+    protocol = "open_gopro"
+
+    def __init__(self, http: HttpClient, camera: str, model: str, *, usb: bool = False, ble=None,
+                 keep_alive_interval: float | None = KEEP_ALIVE_S):
+        self.http = http
+        self.camera = camera
+        self.model = model
+        self.usb = usb
+        self.ble = ble
+        self.keep_alive_interval = keep_alive_interval
+
+    def __repr__(self) -> str:
+        return f"<OpenGoProHttp camera={self.camera} model={self.model} usb={self.usb}>"
+
+    def _get(self, path: str, *, timeout: float | None = None) -> bytes:
+        res = self.http.get(path, timeout=timeout)
+        if res.status != 200:
+            raise CameraRejected(f"GET {path} answered HTTP {res.status}", camera=self.camera,
+                                 http_status=res.status)
+        return res.body
+
+    def connect(self) -> None:
+        """After a wake: enable wired control (USB) and claim external control (HERO10+)."""
+        if self.usb:
+            self._get(PATH_WIRED_USB.format(p=1))
+        if self.model not in NO_CONTROL_CLAIM_MODELS:
+            try:
+                self._get(PATH_CAMERA_CONTROL.format(p=CAMERA_CONTROL_EXTERNAL))
+            except CameraRejected as exc:
+                log.info("%s: claiming external control refused: %s", self.camera, exc)
+
+    def shutter(self, on: bool) -> None:
+        """Start/stop recording: ``/gopro/camera/shutter/start|stop``; a HERO9 over BLE."""
+        if self.model in BLE_SHUTTER_MODELS:
+            if self.ble is None:
+                raise CameraRejected("a HERO9 starts and stops recording over BLE only, and has no bt_mac",
+                                     camera=self.camera)
+            try:
+                self.ble.shutter(on)
+            except BleError as exc:
+                raise _unreachable(exc, self.camera) from None
+            return
+        self._get(PATH_SHUTTER.format(mode="start" if on else "stop"))
+
+    def status(self) -> CameraStatus:
+        """``/gopro/camera/state``, parsed."""
+        return parse_state(self._get(PATH_STATE), camera=self.camera)
+
+    def probe(self, *, timeout: float | None = 2.0) -> None:
+        """Harmless liveness probe: the keep-alive (answered even before wired control is on)."""
+        self._get(PATH_KEEP_ALIVE, timeout=timeout)
+
+    def keep_alive(self) -> None:
+        """``/gopro/camera/keep_alive``."""
+        self._get(PATH_KEEP_ALIVE)
+
+    def sleep(self) -> None:
+        """``/gp/gpControl/command/system/sleep`` (listed for HERO9 and later)."""
+        self._get(PATH_SLEEP)
+        if self.ble is not None:
+            self.ble.disconnect()
+
+    def set_date_time(self, when: dt.datetime) -> None:
+        """Set the camera clock (:func:`date_time_path`)."""
+        self._get(date_time_path(when, self.model))
+
+    def reset(self) -> None:
+        self.http.reset()
+
+
+class OpenGoProBleDriver:
+    """Driver for one HERO9–13 over BLE only (``control = "ble"``). BLE failures become
+    CameraUnreachable (the worker then wakes, i.e. reconnects); a status answer without status
+    10 is CameraRejected."""
+
+    protocol = "open_gopro_ble"
+
+    def __init__(self, ble, camera: str, model: str, *, keep_alive_interval: float | None = KEEP_ALIVE_S):
+        self.ble = ble
+        self.camera = camera
+        self.model = model
+        self.keep_alive_interval = keep_alive_interval
+
+    def __repr__(self) -> str:
+        return f"<OpenGoProBleDriver camera={self.camera} model={self.model} {self.ble!r}>"
+
+    def _call(self, fn, *args):
+        try:
+            return fn(*args)
+        except BleError as exc:
+            raise _unreachable(exc, self.camera) from None
+
+    def connect(self) -> None:
+        self._call(self.ble.connect)
+
+    def shutter(self, on: bool) -> None:
+        self._call(self.ble.shutter, on)
+
+    def status(self) -> CameraStatus:
+        values = self._call(self.ble.status_values)
+        try:
+            return status_from_values(values)
+        except ValueError as exc:
+            raise CameraRejected(f"BLE status answer: {exc}", camera=self.camera) from None
+
+    def probe(self, *, timeout: float | None = 2.0) -> None:
+        self._call(self.ble.status_values, (10,))
+
+    def keep_alive(self) -> None:
+        self._call(self.ble.keep_alive)
+
+    def sleep(self) -> None:
+        self._call(self.ble.sleep)
+        self.ble.disconnect()
+
+    def set_date_time(self, when: dt.datetime) -> None:
+        self._call(self.ble.set_date_time, when)
+
+    def reset(self) -> None:
+        self.ble.disconnect()
