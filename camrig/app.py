@@ -14,13 +14,16 @@ import sys
 from dataclasses import dataclass
 
 from .ble.gatttool import GatttoolBle
-from .config import CameraConfig, Config
+from .ble.open_gopro import BleakLegacyBle, BleLoop, OpenGoProBle, client_factory
+from .config import BLE_SHUTTER_MODELS, CameraConfig, Config
 from .drivers.gpcontrol import GpControl
+from .drivers.open_gopro import OpenGoProBleDriver, OpenGoProHttp
 from .errors import CamRigError, TriggerError
 from .http import HttpClient
 from .link import Link, RouteTable, make_link
 from .trigger import AnyTrigger, FileTrigger, GpioTrigger
 from .wake import LegacyWaker, is_associated
+from .wake_open_gopro import OpenGoProWaker
 from .worker import CameraWorker
 
 log = logging.getLogger(__name__)
@@ -68,13 +71,37 @@ class CameraParts:
     camera: CameraConfig
     link: Link
     http: HttpClient
-    driver: GpControl
-    waker: LegacyWaker
+    driver: GpControl | OpenGoProHttp | OpenGoProBleDriver
+    waker: LegacyWaker | OpenGoProWaker
+    ble: OpenGoProBle | None = None     # the Open GoPro BLE session, when the camera has one
+
+
+_shared_ble_loop: BleLoop | None = None
+
+
+def shared_ble_loop() -> BleLoop:
+    """The process's one BLE event loop (started on first use): every BLE session shares it,
+    whoever builds the camera (DESIGN.md: "bleak gets one asyncio loop in its own thread")."""
+    global _shared_ble_loop
+    if _shared_ble_loop is None:
+        _shared_ble_loop = BleLoop()
+    return _shared_ble_loop
 
 
 def build_camera(config: Config, cam: CameraConfig, *, route_table: RouteTable | None,
-                 ble: GatttoolBle | None) -> CameraParts:
-    """The parts for one camera (HERO5–8 over Wi-Fi: gpControl, gatttool, Wake-on-LAN)."""
+                 ble: GatttoolBle | None, ble_loop: BleLoop | None = None) -> CameraParts:
+    """The parts for one camera, by model and control path.
+
+    HERO5–8 over Wi-Fi: gpControl, gatttool (or bleak with ``LEGACY_BLE = "bleak"``),
+    Wake-on-LAN. HERO9–13: Open GoPro over HTTP (Wi-Fi or USB) or BLE alone, with a BLE
+    session on ``ble_loop`` (default: :func:`shared_ble_loop`) when the camera has a bt_mac.
+    Raises ConfigError naming the camera when BLE is needed and bleak/BlueZ are missing.
+    """
+    if cam.open_gopro:
+        return _build_open_gopro(config, cam, route_table=route_table, ble_loop=ble_loop or shared_ble_loop())
+    if config.legacy_ble == "bleak" and cam.bt_mac:
+        factory = client_factory("bleak", adapter=config.ble_adapter, timeout=config.ble_timeout, camera=cam.name)
+        ble = BleakLegacyBle(factory, ble_loop or shared_ble_loop(), timeout=config.ble_timeout)
     link = make_link(cam, config.network_mode, route_table=route_table)
     http = HttpClient(link, port=cam.http_port, timeout=config.http_timeout,
                       connect_timeout=config.connect_timeout)
@@ -89,11 +116,39 @@ def build_camera(config: Config, cam: CameraConfig, *, route_table: RouteTable |
     return CameraParts(cam, link, http, driver, waker)
 
 
+def _build_open_gopro(config: Config, cam: CameraConfig, *, route_table, ble_loop: BleLoop) -> CameraParts:
+    session = None
+    if cam.bt_mac:
+        factory = client_factory(config.ble_backend, adapter=config.ble_adapter, emu_dir=config.ble_emu_dir,
+                                 timeout=config.ble_timeout, camera=cam.name)
+        session = OpenGoProBle(cam.bt_mac, camera=cam.name, factory=factory, loop=ble_loop,
+                               timeout=config.ble_timeout)
+    # USB and BLE cameras have an address of their own (or none): plain sockets.
+    mode = config.network_mode if cam.control == "wifi" else "address"
+    link = make_link(cam, mode, route_table=route_table)
+    http = HttpClient(link, port=cam.http_port, timeout=config.http_timeout,
+                      connect_timeout=config.connect_timeout)
+    keep_alive = None if config.keep_awake is None else 3.0
+    if cam.control == "ble":
+        driver = OpenGoProBleDriver(session, cam.name, cam.model, keep_alive_interval=keep_alive)
+    else:
+        driver = OpenGoProHttp(http, cam.name, cam.model, usb=cam.control == "usb",
+                               ble=session,
+                               keep_alive_interval=keep_alive)
+    associated = None
+    if cam.control == "wifi" and cam.iface and config.network_mode != "address":
+        def associated(iface=cam.iface, bssid=cam.wifi_mac):
+            return is_associated(iface, bssid)
+    waker = OpenGoProWaker(cam, driver, ble=session, associated=associated, timeout=config.wake_timeout)
+    return CameraParts(cam, link, http, driver, waker, ble=session)
+
+
 def build_parts(config: Config) -> list[CameraParts]:
     """Parts for every camera; one RouteTable shared in route mode, one gatttool runner shared."""
     route_table = RouteTable() if config.network_mode == "route" else None
     ble = GatttoolBle(config.gatttool, adapter=config.ble_adapter, timeout=config.ble_timeout)
-    return [build_camera(config, cam, route_table=route_table, ble=ble) for cam in config.cameras]
+    loop = shared_ble_loop()
+    return [build_camera(config, cam, route_table=route_table, ble=ble, ble_loop=loop) for cam in config.cameras]
 
 
 def build_workers(config: Config, parts: list[CameraParts]) -> list[CameraWorker]:
