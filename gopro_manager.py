@@ -133,7 +133,7 @@ def cmd_check(args) -> int:
     failures = 0
     for p in build_parts(config):
         cam = p.camera
-        where = f"{cam.iface or '-'} → {cam.address}:{cam.http_port}"
+        where = "BLE " + cam.bt_mac if cam.control == "ble" else f"{cam.path} → {cam.address}:{cam.http_port}"
         print(f"{cam.name} ({cam.model}, {cam.control}, {where}):")
         try:
             p.link.check()
@@ -155,6 +155,8 @@ def cmd_check(args) -> int:
             failures += 1
         finally:
             p.http.close()
+            if getattr(p, "ble", None) is not None:
+                p.ble.disconnect()
     return 1 if failures else 0
 
 

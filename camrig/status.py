@@ -31,7 +31,7 @@ DIR_MODE = 0o755
 SD_STATUS_TEXT = {-1: "unknown", 0: "ok", 1: "full", 2: "no card", 3: "error",
                   4: "busy", 8: "swapped"}
 
-COLUMNS = ("NAME", "IFACE", "MODEL", "STATE", "WANTED", "REC", "BATT", "SD",
+COLUMNS = ("NAME", "PATH", "MODEL", "STATE", "WANTED", "REC", "BATT", "SD",
            "FREE", "LAST-SEEN", "ERROR")
 
 
@@ -160,7 +160,7 @@ def render_table(snapshot: dict) -> str:
             cam = {"name": cam}
         rows.append((
             _cell(cam.get("name")),
-            _cell(cam.get("interface")),
+            _cell(cam.get("path") or cam.get("interface")),
             _cell(cam.get("model")),
             _cell(cam.get("state")),
             _yes_no(cam.get("wanted")),

@@ -162,6 +162,7 @@ class CameraWorker:
                 "address": self.camera.address,
                 "model": self.camera.model,
                 "control": self.camera.control,
+                "path": getattr(self.camera, "path", self.camera.iface),
                 "state": self.state.value,
                 "step": self.step,
                 "wanted": self._wanted,

@@ -167,12 +167,12 @@ def test_table_full_snapshot():
     assert text.endswith("\n")
     assert lines[0] == "wanted: RECORD  updated: 2026-11-21T10:00:00+00:00  pid: 123"
     assert lines[1] == "triggers: <AnyTrigger active=True triggers=[...]>"
-    assert lines[2].split() == ["NAME", "IFACE", "MODEL", "STATE", "WANTED", "REC",
+    assert lines[2].split() == ["NAME", "PATH", "MODEL", "STATE", "WANTED", "REC",
                                 "BATT", "SD", "FREE", "LAST-SEEN", "ERROR"]
     header = lines[2]
     front, rear = lines[3], lines[4]
     # Fixed width: every column starts at the same offset on every row.
-    for column in ("IFACE", "STATE", "BATT", "SD", "FREE", "LAST-SEEN", "ERROR"):
+    for column in ("PATH", "STATE", "BATT", "SD", "FREE", "LAST-SEEN", "ERROR"):
         at = header.index(column)
         assert front[at - 1] == " " and front[at] != " "
         assert rear[at - 1] == " " and rear[at] != " "
