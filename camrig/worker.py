@@ -101,6 +101,7 @@ class CameraWorker:
         self.last_status = None
         self.last_seen: float | None = None   # wall clock, for people
         self.last_contact = -1e9              # monotonic, for keep-awake
+        self.last_keep_alive = -1e9           # monotonic, the driver's own keep-alive
         self.last_error: str | None = None
         self.degraded = False
         self.failures = 0
@@ -209,18 +210,20 @@ class CameraWorker:
             deadlines.append(max(self.confirm_at, self.next_poll_at))
         if self.state in (State.ASLEEP, State.FAULT) and self._wanted:
             deadlines.append(self.retry_at)
-        keep_awake = self._keep_awake_s()
-        if self.state in (State.IDLE, State.RECORDING) and keep_awake:
-            deadlines.append(self.last_contact + keep_awake)
+        if self.state in (State.IDLE, State.RECORDING) and self.keep_awake:
+            deadlines.append(self.last_contact + self.keep_awake)
+            interval = self._keep_alive_s()
+            if interval:
+                deadlines.append(self.last_keep_alive + interval)
         return min(deadlines)
 
-    def _keep_awake_s(self) -> float | None:
-        """Seconds between requests that keep the camera awake: ``keep_awake`` (KEEP_AWAKE), or the
-        driver's own keep-alive interval when shorter (Open GoPro: 3 s); None lets it sleep."""
+    def _keep_alive_s(self) -> float | None:
+        """Seconds between the driver's own keep-alives (Open GoPro: 3 s, whatever else is sent:
+        only the keep-alive resets the camera's keep-alive timer); None when the driver has none
+        or KEEP_AWAKE is None (let it sleep)."""
         if self.keep_awake is None:
             return None
-        interval = getattr(self.driver, "keep_alive_interval", None)
-        return min(self.keep_awake, interval) if interval else self.keep_awake
+        return getattr(self.driver, "keep_alive_interval", None)
 
     def _reconcile(self, wanted: bool, changed: bool, check: bool) -> None:
         now = self.clock()
@@ -229,12 +232,12 @@ class CameraWorker:
                 self._shutter(wanted)                      # the fast path: no status read first
                 return
             confirm_due = self.confirm_at is not None and now >= self.confirm_at
-            keep_awake = self._keep_awake_s()
-            keep_awake_due = keep_awake is not None and now - self.last_contact >= keep_awake
-            if keep_awake_due and not (check or confirm_due) and getattr(self.driver, "keep_alive_interval", None):
-                self.driver.keep_alive()                   # Open GoPro: the keep-alive, not a status read
-                self.last_contact = self.clock()
-                return
+            keep_awake_due = self.keep_awake is not None and now - self.last_contact >= self.keep_awake
+            interval = self._keep_alive_s()
+            if interval and now - self.last_keep_alive >= interval:
+                self.driver.keep_alive()                   # Open GoPro: every 3 s while awake
+                self.last_keep_alive = self.last_contact = self.clock()
+                keep_awake_due = False
             if check or confirm_due or keep_awake_due:
                 if now < self.next_poll_at:                # the camera asked us to poll less often
                     self.confirm_at = self.next_poll_at

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 
 from ..config import BLE_SHUTTER_MODELS
 from ..errors import BleError, CameraRejected, CameraUnreachable
@@ -117,13 +118,15 @@ class OpenGoProHttp:
     protocol = "open_gopro"
 
     def __init__(self, http: HttpClient, camera: str, model: str, *, usb: bool = False, ble=None,
-                 keep_alive_interval: float | None = KEEP_ALIVE_S):
+                 keep_alive_interval: float | None = KEEP_ALIVE_S, wallclock=time.time):
         self.http = http
         self.camera = camera
         self.model = model
         self.usb = usb
         self.ble = ble
         self.keep_alive_interval = keep_alive_interval
+        self.wallclock = wallclock
+        self._connected = False
 
     def __repr__(self) -> str:
         return f"<OpenGoProHttp camera={self.camera} model={self.model} usb={self.usb}>"
@@ -136,7 +139,9 @@ class OpenGoProHttp:
         return res.body
 
     def connect(self) -> None:
-        """After a wake: enable wired control (USB) and claim external control (HERO10+)."""
+        """On first contact (after a wake, a reset or at start): enable wired control (USB), claim
+        external control (HERO10+), set the camera clock (all cameras then share one clock).
+        Called by the waker, and by every command when it has not happened since the last reset."""
         if self.usb:
             self._get(PATH_WIRED_USB.format(p=1))
         if self.model not in NO_CONTROL_CLAIM_MODELS:
@@ -144,9 +149,19 @@ class OpenGoProHttp:
                 self._get(PATH_CAMERA_CONTROL.format(p=CAMERA_CONTROL_EXTERNAL))
             except CameraRejected as exc:
                 log.info("%s: claiming external control refused: %s", self.camera, exc)
+        self._connected = True
+        try:
+            self._get(date_time_path(dt.datetime.fromtimestamp(self.wallclock()), self.model))
+        except (CameraRejected, ValueError) as exc:
+            log.info("%s: could not set the camera clock: %s", self.camera, exc)
+
+    def _ensure_connected(self) -> None:
+        if not self._connected:
+            self.connect()
 
     def shutter(self, on: bool) -> None:
         """Start/stop recording: ``/gopro/camera/shutter/start|stop``; a HERO9 over BLE."""
+        self._ensure_connected()
         if self.model in BLE_SHUTTER_MODELS:
             if self.ble is None:
                 raise CameraRejected("a HERO9 starts and stops recording over BLE only, and has no bt_mac",
@@ -160,6 +175,7 @@ class OpenGoProHttp:
 
     def status(self) -> CameraStatus:
         """``/gopro/camera/state``, parsed."""
+        self._ensure_connected()
         return parse_state(self._get(PATH_STATE), camera=self.camera)
 
     def probe(self, *, timeout: float | None = 2.0) -> None:
@@ -168,6 +184,7 @@ class OpenGoProHttp:
 
     def keep_alive(self) -> None:
         """``/gopro/camera/keep_alive``."""
+        self._ensure_connected()
         self._get(PATH_KEEP_ALIVE)
 
     def sleep(self) -> None:
@@ -182,6 +199,7 @@ class OpenGoProHttp:
 
     def reset(self) -> None:
         self.http.reset()
+        self._connected = False
 
 
 class OpenGoProBleDriver:
@@ -191,23 +209,40 @@ class OpenGoProBleDriver:
 
     protocol = "open_gopro_ble"
 
-    def __init__(self, ble, camera: str, model: str, *, keep_alive_interval: float | None = KEEP_ALIVE_S):
+    def __init__(self, ble, camera: str, model: str, *, keep_alive_interval: float | None = KEEP_ALIVE_S,
+                 wallclock=time.time):
         self.ble = ble
         self.camera = camera
         self.model = model
         self.keep_alive_interval = keep_alive_interval
+        self.wallclock = wallclock
+        self._clock_set = False
 
     def __repr__(self) -> str:
         return f"<OpenGoProBleDriver camera={self.camera} model={self.model} {self.ble!r}>"
 
     def _call(self, fn, *args):
         try:
+            if not self._clock_set:
+                self.connect()
             return fn(*args)
         except BleError as exc:
             raise _unreachable(exc, self.camera) from None
 
     def connect(self) -> None:
-        self._call(self.ble.connect)
+        """Connect (waking the camera) and set its clock, once per connection."""
+        try:
+            self.ble.connect()
+            self._clock_set = True
+            try:
+                self.ble.set_date_time(dt.datetime.fromtimestamp(self.wallclock()))
+            except BleError as exc:
+                if not self.ble.connected:
+                    raise
+                log.info("%s: could not set the camera clock: %s", self.camera, exc)
+        except BleError as exc:
+            self._clock_set = False
+            raise _unreachable(exc, self.camera) from None
 
     def shutter(self, on: bool) -> None:
         self._call(self.ble.shutter, on)
@@ -234,3 +269,4 @@ class OpenGoProBleDriver:
 
     def reset(self) -> None:
         self.ble.disconnect()
+        self._clock_set = False

@@ -90,15 +90,35 @@ class EmulatedCamera:
     wol_port: int
     control: Path
     log: Path
+    #: Camera model (hero5…hero13) and how the daemon reaches it ("wifi", "usb", "ble").
+    model: str = "hero7"
+    path: str = "wifi"
+    serial: str | None = None
+
+    @property
+    def open_gopro(self) -> bool:
+        return self.model in OPEN_GOPRO_MODELS
 
     def config_entry(self, *, with_iface: bool = True, with_address: bool = False) -> dict[str, Any]:
-        """This camera as a ``GOPROS`` dict entry of the daemon's config."""
+        """This camera as a ``GOPROS`` dict entry of the daemon's config.
+
+        A USB camera in the namespace rig is given by its serial (the daemon derives
+        172.2X.1YZ.51); a BLE-only camera has neither interface nor address.
+        """
         entry: dict[str, Any] = {"name": self.name, "ssid": self.ssid,
                                  "wifi_mac": self.wifi_mac, "bt_mac": self.bt_mac}
-        if with_iface and self.iface:
+        if self.model != "hero7" or self.path != "wifi":
+            entry.update(model=self.model, control=self.path)
+        if self.path == "wifi" and with_iface and self.iface:
             entry["iface"] = self.iface
-        if with_address:
-            entry.update(address=self.address, http_port=self.http_port, wol_port=self.wol_port)
+        if self.path == "ble":
+            return entry
+        if self.path == "usb" and self.serial and not with_address:
+            entry["serial"] = self.serial
+        elif with_address or self.path == "usb":
+            entry.update(address=self.address, http_port=self.http_port)
+            if not self.open_gopro:
+                entry["wol_port"] = self.wol_port
         return entry
 
 
@@ -110,6 +130,30 @@ def wifi_mac_for(k: int) -> str:
 def bt_mac_for(k: int) -> str:
     """Fixed Bluetooth MAC of camera ``k`` (1..255); never a real vendor's prefix."""
     return f"02:47:50:b7:00:{k:02x}"
+
+
+#: Open GoPro models: emulated by camrig.emulator.open_gopro (HTTP on 8080, BLE sessions).
+OPEN_GOPRO_MODELS = ("hero9", "hero10", "hero11", "hero12", "hero13")
+
+
+def parse_models(models: Sequence[str | tuple[str, str]] | None, n: int) -> list[tuple[str, str]]:
+    """``["hero7", ("hero9", "ble"), "hero12:usb"]`` → ``[(model, path), ...]``; None → n × hero7 Wi-Fi."""
+    if models is None:
+        return [("hero7", "wifi")] * n
+    out = []
+    for m in models:
+        model, path = (m if isinstance(m, tuple) else (tuple(m.split(":", 1)) if ":" in m else (m, "wifi")))
+        if path not in ("wifi", "usb", "ble"):
+            raise ValueError(f"camera path must be wifi, usb or ble, got {path!r}")
+        if path != "wifi" and model not in OPEN_GOPRO_MODELS:
+            raise ValueError(f"{model} is reached over Wi-Fi only")
+        out.append((model, path))
+    return out
+
+
+def usb_serial_for(k: int) -> str:
+    """A serial whose last three digits give camera ``k`` its own USB address 172.2X.1YZ.51."""
+    return f"C35000000{(k % 9) + 1}{k:02d}"[-14:]
 
 
 def emu_socket_name(bt_mac: str) -> str:
@@ -213,7 +257,10 @@ class _Rig:
     def __init__(self, n_cameras: int, *, workdir: str | os.PathLike | None = None,
                  delay_ms: int = 20, association_delay: float = 2.0, boot_delay: float = 0.5,
                  start: str | None = None, check_status: int | None = 2, cycle_seconds: float = 0.5,
-                 python: str | None = None, keep_workdir: bool = False, prefix: str = "gm"):
+                 python: str | None = None, keep_workdir: bool = False, prefix: str = "gm",
+                 models: Sequence[str | tuple[str, str]] | None = None, auto_sleep: float = 0.0):
+        if models is not None and n_cameras != len(models):
+            raise ValueError(f"n_cameras {n_cameras} but {len(models)} models")
         if not 1 <= n_cameras <= 16:
             raise ValueError(f"n_cameras must be 1..16, got {n_cameras}")
         if not PREFIX_RE.match(prefix):
@@ -221,6 +268,9 @@ class _Rig:
         if start not in (None, "asleep", "awake", "wifi-off"):
             raise ValueError(f"start must be asleep|awake|wifi-off, got {start!r}")
         self.n = n_cameras
+        #: Per camera (model, path); Open GoPro cameras get ``auto_sleep`` s of auto power down.
+        self.models = parse_models(models, n_cameras)
+        self.auto_sleep = auto_sleep
         self.prefix = prefix
         self.delay_ms = delay_ms
         self.association_delay = association_delay
@@ -291,7 +341,8 @@ class _Rig:
     # --- emulators --------------------------------------------------------------------------
 
     def _emulator_argv(self, cam: EmulatedCamera) -> list[str]:
-        argv = [self.python, "-m", "camrig.emulator.legacy_gopro",
+        module = "camrig.emulator.open_gopro" if cam.open_gopro else "camrig.emulator.legacy_gopro"
+        argv = [self.python, "-m", module,
                 "--name", cam.name, "--control", str(cam.control),
                 "--port", str(cam.http_port), "--media-port", str(cam.media_port),
                 "--wol-port", str(cam.wol_port),
@@ -301,6 +352,10 @@ class _Rig:
                 "--boot-delay", str(self.boot_delay)]
         if self.start:
             argv += ["--start", self.start]
+        if cam.open_gopro:
+            argv += ["--model", cam.model, "--auto-sleep", str(self.auto_sleep)]
+            if cam.path == "usb":
+                argv.append("--usb")
         return argv
 
     def _start_emulator(self, cam: EmulatedCamera) -> None:
@@ -351,6 +406,9 @@ class _Rig:
             "WAKE_TIMEOUT": 15.0,
             "LOG_LEVEL": "debug",
         }
+        if any(cam.open_gopro for cam in self.cameras):
+            # Open GoPro BLE through the emulated cameras' control sockets: explicit, never a fallback.
+            values.update(BLE_BACKEND="emulated", BLE_EMU_DIR=str(self.emu_dir))
         if extra:
             values.update(extra)
         return values
@@ -541,18 +599,26 @@ class NamespaceRig(_Rig):
                 f"daemon={'running' if self._daemon and self._daemon.poll() is None else 'stopped'}>")
 
     def _camera_spec(self, k: int) -> EmulatedCamera:
+        """Camera ``k``: Wi-Fi behind ``wlanK`` at 10.5.5.9; USB behind ``usbK`` at its own
+        172.2X.1YZ.51 (from its serial); BLE only: no link at all."""
         bt = bt_mac_for(k)
-        return EmulatedCamera(k=k, name=f"cam{k}", iface=f"wlan{k}", ssid=f"GP-EMU-{k:02d}",
-                              wifi_mac=wifi_mac_for(k), bt_mac=bt, address=CAMERA_ADDRESS,
-                              http_port=80, media_port=8080, wol_port=9,
+        model, path = self.models[k - 1]
+        serial = usb_serial_for(k) if path == "usb" else None
+        address = usb_address_for(serial) if serial else CAMERA_ADDRESS
+        iface = {"wifi": f"wlan{k}", "usb": f"usb{k}", "ble": None}[path]
+        http_port = 8080 if model in OPEN_GOPRO_MODELS else 80
+        return EmulatedCamera(k=k, name=f"cam{k}", iface=iface, ssid=f"GP-EMU-{k:02d}",
+                              wifi_mac=wifi_mac_for(k), bt_mac=bt, address=address,
+                              http_port=http_port, media_port=8080 if http_port == 80 else 8081, wol_port=9,
                               control=self.emu_dir / emu_socket_name(bt),
-                              log=self.workdir / f"cam{k}.log")
+                              log=self.workdir / f"cam{k}.log", model=model, path=path, serial=serial)
 
     def _config_entry(self, cam: EmulatedCamera) -> dict[str, Any]:
         return cam.config_entry()
 
     def _emulator_argv(self, cam: EmulatedCamera) -> list[str]:
-        return super()._emulator_argv(cam) + ["--listen", "0.0.0.0", "--netdev", "eth0"]
+        netdev = ["--netdev", "eth0"] if cam.path == "wifi" else []
+        return super()._emulator_argv(cam) + ["--listen", "0.0.0.0"] + netdev
 
     def _wrap_camera(self, cam: EmulatedCamera) -> list[str]:
         return ["ip", "netns", "exec", self.cam_ns[cam.k - 1]]
@@ -584,6 +650,18 @@ class NamespaceRig(_Rig):
         _run(["ip", "netns", "exec", self.car_ns, "sysctl", "-q", "-w",
               "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.default.rp_filter=2"])
         for cam, cam_ns in zip(self.cameras, self.cam_ns):
+            if cam.path == "ble":
+                continue                      # BLE only: the control socket is all it has
+            if cam.path == "usb":
+                # The camera's USB NCM link: camera 172.2X.1YZ.51/24, the car .50 on usbK.
+                host = cam.address.rsplit(".", 1)[0] + ".50"
+                self.ip("link", "add", cam.iface, "netns", self.car_ns, "type", "veth",
+                        "peer", "name", "eth0", "netns", cam_ns)
+                self.ip("addr", "add", f"{cam.address}/24", "dev", "eth0", netns=cam_ns)
+                self.ip("addr", "add", f"{host}/24", "dev", cam.iface, netns=self.car_ns)
+                self.ip("link", "set", "eth0", "up", netns=cam_ns)
+                self.ip("link", "set", cam.iface, "up", netns=self.car_ns)
+                continue
             self.ip("link", "add", cam.iface, "netns", self.car_ns, "type", "veth",
                     "peer", "name", "eth0", "netns", cam_ns)
             self.ip("link", "set", "eth0", "address", cam.wifi_mac, netns=cam_ns)
@@ -676,11 +754,12 @@ class LoopbackRig(_Rig):
         address = f"127.0.0.{k + 1}"
         http_port, media_port = _free_ports(address, socket.SOCK_STREAM, 2)
         (wol_port,) = _free_ports(address, socket.SOCK_DGRAM, 1)
+        model, path = self.models[k - 1]
         return EmulatedCamera(k=k, name=f"cam{k}", iface=None, ssid=f"GP-EMU-{k:02d}",
                               wifi_mac=wifi_mac_for(k), bt_mac=bt, address=address,
                               http_port=http_port, media_port=media_port, wol_port=wol_port,
                               control=self.emu_dir / emu_socket_name(bt),
-                              log=self.workdir / f"cam{k}.log")
+                              log=self.workdir / f"cam{k}.log", model=model, path=path)
 
     def _config_entry(self, cam: EmulatedCamera) -> dict[str, Any]:
         return cam.config_entry(with_iface=False, with_address=True)
@@ -699,6 +778,12 @@ class LoopbackRig(_Rig):
 
     def _teardown_network(self) -> None:
         pass
+
+
+def usb_address_for(serial: str) -> str:
+    """172.2X.1YZ.51 from the serial's last three digits (as the daemon's config derives it)."""
+    x, y, z = serial[-3:]
+    return f"172.2{x}.1{y}{z}.51"
 
 
 def _free_ports(address: str, kind: int, count: int) -> list[int]:

@@ -52,35 +52,45 @@ class FakeBle:
 @pytest.mark.parametrize("on, path", [(True, "/gopro/camera/shutter/start"), (False, "/gopro/camera/shutter/stop")])
 def test_shutter_url_hero10_and_later(on, path):
     http = FakeHttp()
-    OpenGoProHttp(http, "bumper", "hero12").shutter(on)
+    d = OpenGoProHttp(http, "bumper", "hero12")
+    d.connect()
+    http.paths.clear()
+    d.shutter(on)
     assert http.paths == [path]
 
 
 def test_hero9_shutter_goes_over_ble_not_http():
     http, ble = FakeHttp(), FakeBle()
     OpenGoProHttp(http, "roof", "hero9", ble=ble).shutter(True)
-    assert http.paths == [] and ble.calls == [("shutter", True)]
+    assert not any("shutter" in path for path in http.paths) and ble.calls == [("shutter", True)]
     with pytest.raises(CameraRejected, match="BLE only"):
         OpenGoProHttp(http, "roof", "hero9").shutter(True)
 
 
-def test_every_http_command_url():
+def test_first_contact_enables_wired_usb_claims_control_and_sets_the_clock():
     http = FakeHttp()
-    d = OpenGoProHttp(http, "u", "hero11", usb=True)
+    clock = dt.datetime(2026, 11, 21, 9, 5, 7).timestamp()
+    d = OpenGoProHttp(http, "u", "hero10", usb=True, wallclock=lambda: clock)
     d.keep_alive()
     d.probe()
     d.sleep()
-    d.connect()
-    assert http.paths == ["/gopro/camera/keep_alive", "/gopro/camera/keep_alive",
-                          "/gp/gpControl/command/system/sleep",
-                          "/gopro/camera/control/wired_usb?p=1",
-                          "/gopro/camera/control/set_ui_controller?p=2"]
+    assert http.paths == ["/gopro/camera/control/wired_usb?p=1",
+                          "/gopro/camera/control/set_ui_controller?p=2",
+                          "/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07",
+                          "/gopro/camera/keep_alive", "/gopro/camera/keep_alive",
+                          "/gp/gpControl/command/system/sleep"]
+    d.reset()
+    http.paths.clear()
+    http.body = STATE.read_bytes()
+    d.status()
+    assert http.paths[0] == "/gopro/camera/control/wired_usb?p=1" and http.paths[-1] == "/gopro/camera/state"
 
 
 def test_hero9_claims_no_control_and_wifi_enables_no_wired_usb():
     http = FakeHttp()
-    OpenGoProHttp(http, "r", "hero9", ble=FakeBle()).connect()
-    assert http.paths == []
+    clock = dt.datetime(2026, 11, 21, 9, 5, 7).timestamp()
+    OpenGoProHttp(http, "r", "hero9", ble=FakeBle(), wallclock=lambda: clock).connect()
+    assert http.paths == ["/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07"]
 
 
 def test_date_time_url_per_model():
@@ -103,7 +113,7 @@ def test_paths_exist_in_gopros_openapi_description():
 
 def test_http_error_status_is_rejected():
     with pytest.raises(CameraRejected) as info:
-        OpenGoProHttp(FakeHttp(status=500), "bumper", "hero12").shutter(True)
+        OpenGoProHttp(FakeHttp(status=500), "bumper", "hero9").status()
     assert info.value.http_status == 500 and "bumper" in str(info.value)
 
 
