@@ -1,0 +1,480 @@
+"""The fault matrix: every fault the car meets, on the namespace rig, against the real daemon.
+
+Each test injects one fault into one camera (through the emulator's control socket, the rig's
+network or the daemon's files), asserts what the daemon does about it (status file, log,
+emulator events) and that every *other* camera kept recording, undisturbed: same recording
+(``record_started_at`` unchanged) and no ``record_stop`` event since the fault. Then the
+fault is cleared and the camera must come back by itself. docs/faults.md is the table.
+
+To stay fast the independent faults share one 4-camera rig (module scope): each test starts
+from "trigger on, every camera recording, nobody degraded" and leaves the rig that way. The
+daemon runs with short timeouts (CHECK_STATUS 1, CYCLE_SECONDS 0.5, WAKE_TIMEOUT 4 s,
+HTTP_TIMEOUT 1.5 s, BLE_TIMEOUT 2 s) so that a fault is noticed and retried within seconds.
+Waits are generous ("within N s"); nothing asserts how fast beyond the product's promise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from camrig.emulator.rig import NamespaceRig
+
+from .conftest import _namespaces, unique_prefix
+from .helpers import find_events, log_lines
+
+N = 4
+SLOW = 45.0                 # generous bound for "eventually"
+TRIGGER_TO_RECORD = 3.0     # the product's promise for awake cameras
+
+FAST_CONFIG = {
+    "CHECK_STATUS": 1,
+    "CYCLE_SECONDS": 0.5,
+    "WAKE_TIMEOUT": 4.0,
+    "HTTP_TIMEOUT": 1.5,
+    "CONNECT_TIMEOUT": 1.0,
+    "BLE_TIMEOUT": 2.0,
+}
+
+
+def _skip_without_namespaces():
+    ok, reason = _namespaces()
+    if not ok:
+        pytest.skip(f"needs root and `ip netns`: {reason}")
+
+
+@pytest.fixture(scope="module")
+def car(request):
+    """One 4-camera rig (bind mode) with the daemon running, shared by the independent faults."""
+    _skip_without_namespaces()
+    rig = NamespaceRig(N, prefix=unique_prefix(), mode="bind", association_delay=0.5, boot_delay=0.5,
+                       check_status=1, cycle_seconds=0.5)
+    failed = False
+    try:
+        rig.__enter__()
+        rig.start_daemon(FAST_CONFIG)
+        yield rig
+        failed = request.session.testsfailed > 0
+    finally:
+        if failed:
+            print(f"\n{rig!r}\n{rig.describe()}")
+        rig.close(failed=failed)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def cam_status(rig, k):
+    return rig.camera_status(k)
+
+
+def clear_faults(rig, k):
+    c = rig.camera(k)
+    for name in ("http_500", "bad_json", "truncated_json", "oversized_json", "no_key_10", "ignore_wol"):
+        c.fault(name, on=False)
+    c.fault("slow", seconds=0)
+    c.fault("ble_error", error=None)
+
+
+def healthy(rig, *, recording=True):
+    """Bring the rig to: no faults, links up, trigger as asked, every camera (and the status
+    file) agreeing, nobody degraded. Returns each camera's ``record_started_at``."""
+    for k in range(1, rig.n + 1):
+        clear_faults(rig, k)
+        rig.ip("link", "set", f"wlan{k}", "up", netns=rig.car_ns)
+        rig.ip("link", "set", "eth0", "up", netns=rig.cam_ns[k - 1])
+        if rig.camera(k).state()["wifi"] == "off":
+            rig.camera(k).fault("reboot")   # brings the AP back (a person switching the camera on)
+    (rig.trigger_on if recording else rig.trigger_off)()
+    want = "recording" if recording else "idle"
+
+    def ok():
+        st = rig.status()["cameras"]
+        return (rig.recording() == [recording] * rig.n
+                and all(c["state"] == want and c["recording"] is recording and not c["degraded"] for c in st))
+    rig.wait_until(ok, 60, message=f"every camera {want}, confirmed, not degraded")
+    return starts(rig)
+
+
+def starts(rig):
+    return [rig.camera(k).state()["record_started_at"] for k in range(1, rig.n + 1)]
+
+
+def assert_others_undisturbed(rig, victim, before, since):
+    """Every camera but ``victim`` kept the very recording it had, and was never stopped."""
+    now = starts(rig)
+    for k in range(1, rig.n + 1):
+        if k == victim:
+            continue
+        assert now[k - 1] == before[k - 1] and now[k - 1] is not None, \
+            f"cam{k} was restarted or stopped while cam{victim} had a fault\n{rig.describe()}"
+        assert not find_events(rig, k, "record_stop", since=since), f"cam{k} stopped\n{rig.describe()}"
+        assert rig.camera_status(k)["state"] == "recording"
+
+
+def no_daemon_exceptions(rig):
+    text = rig.daemon_log()
+    assert "Traceback" not in text and "unexpected error" not in text, rig.daemon_log(60)
+    assert rig.daemon.poll() is None, "the daemon exited"
+
+
+# --- link and reachability -------------------------------------------------------------------------
+
+def test_link_down_mid_recording_and_back(car):
+    rig = car
+    before = healthy(rig)
+    t = time.monotonic()
+    rig.ip("link", "set", "wlan1", "down", netns=rig.car_ns)
+    rig.wait_until(lambda: cam_status(rig, 1)["state"] in ("asleep", "waking") and cam_status(rig, 1)["last_error"],
+                   SLOW, message="cam1 seen unreachable")
+    time.sleep(3)   # a few wake attempts while the link is down
+    assert_others_undisturbed(rig, 1, before, t)
+    assert log_lines(rig, "cam1", "unreachable")
+    rig.ip("link", "set", "wlan1", "up", netns=rig.car_ns)
+    rig.wait_until(lambda: cam_status(rig, 1)["state"] == "recording" and cam_status(rig, 1)["recording"], SLOW,
+                   message="cam1 back to recording once its link is up")
+    # The camera never noticed (its own recording went on); the daemon did not restart it.
+    assert starts(rig)[0] == before[0]
+    assert_others_undisturbed(rig, 1, before, t)
+    no_daemon_exceptions(rig)
+
+
+def test_camera_unreachable_at_trigger_time(car):
+    rig = car
+    healthy(rig, recording=False)
+    rig.ip("link", "set", "eth0", "down", netns=rig.cam_ns[3])     # cam4's Wi-Fi gone
+    rig.wait_until(lambda: cam_status(rig, 4)["state"] in ("asleep", "waking"), SLOW,
+                   message="cam4 seen unreachable before the trigger")
+    t = time.monotonic()
+    rig.trigger_on()
+    rig.wait_until(lambda: rig.recording()[:3] == [True] * 3, TRIGGER_TO_RECORD,
+                   message="cams 1-3 recording within 3 s although cam4 is unreachable")
+    time.sleep(2)
+    assert rig.recording()[3] is False
+    assert cam_status(rig, 4)["state"] in ("asleep", "waking")
+    rig.ip("link", "set", "eth0", "up", netns=rig.cam_ns[3])
+    rig.wait_until(lambda: rig.recording()[3], SLOW, message="cam4 recording once reachable")
+    before = starts(rig)
+    assert all(s is not None and s >= t for s in before)
+    assert not any(find_events(rig, k, "record_stop", since=t) for k in (1, 2, 3))
+    no_daemon_exceptions(rig)
+
+
+def test_slow_camera_5s(car):
+    """A camera that answers in 5 s (HTTP_TIMEOUT 1.5 s here, 3 s by default): every exchange
+    times out, so it is unreachable to the daemon; its own thread retries, nobody else waits."""
+    rig = car
+    before = healthy(rig)
+    t = time.monotonic()
+    rig.camera(2).fault("slow", seconds=5)
+    rig.wait_until(lambda: cam_status(rig, 2)["state"] in ("asleep", "waking")
+                   and "timed out" in (cam_status(rig, 2)["last_error"] or ""), SLOW,
+                   message="cam2 timing out")
+    time.sleep(4)
+    assert_others_undisturbed(rig, 2, before, t)
+    assert rig.recording()[1], "the daemon stopped the slow camera's recording"
+    rig.camera(2).fault("slow", seconds=0)
+    rig.wait_until(lambda: cam_status(rig, 2)["state"] == "recording", SLOW, message="cam2 back")
+    assert starts(rig)[1] == before[1]
+    assert_others_undisturbed(rig, 2, before, t)
+    no_daemon_exceptions(rig)
+
+
+# --- bad answers ---------------------------------------------------------------------------------------
+
+def test_http_500_on_shutter(car):
+    rig = car
+    healthy(rig, recording=False)
+    rig.camera(3).fault("http_500", on=True)
+    t = time.monotonic()
+    rig.trigger_on()
+    rig.wait_until(lambda: [rig.recording()[k] for k in (0, 1, 3)] == [True] * 3, TRIGGER_TO_RECORD,
+                   message="the other cameras recording within 3 s")
+    rig.wait_until(lambda: cam_status(rig, 3)["degraded"] and "HTTP 500" in (cam_status(rig, 3)["last_error"] or ""),
+                   SLOW, message="cam3 degraded with HTTP 500")
+    assert rig.recording()[2] is False
+    assert find_events(rig, 3, "shutter_on", since=t) == []   # refused before it took effect
+    rig.camera(3).fault("http_500", on=False)
+    rig.wait_until(lambda: rig.recording()[2] and cam_status(rig, 3)["state"] == "recording"
+                   and not cam_status(rig, 3)["degraded"], SLOW, message="cam3 records once the 500s stop")
+    assert not any(find_events(rig, k, "record_stop", since=t) for k in (1, 2, 4))
+    no_daemon_exceptions(rig)
+
+
+@pytest.mark.parametrize("fault,words", [
+    ("bad_json", "not JSON"),
+    ("truncated_json", "cut short"),
+    ("oversized_json", "larger than"),
+    ("no_key_10", "status 10"),
+])
+def test_unreadable_status_while_recording(car, fault, words):
+    """A status the daemon cannot read: the camera is degraded, not asleep; its recording is left
+    alone (no shutter sent on a guess), and confirmed again once the answers are sane."""
+    rig = car
+    k = {"bad_json": 1, "truncated_json": 2, "oversized_json": 3, "no_key_10": 4}[fault]
+    before = healthy(rig)
+    t = time.monotonic()
+    rig.camera(k).fault(fault, on=True)
+    rig.wait_until(lambda: cam_status(rig, k)["degraded"] and words in (cam_status(rig, k)["last_error"] or ""),
+                   SLOW, message=f"cam{k} degraded: {words}")
+    time.sleep(3)
+    assert cam_status(rig, k)["state"] == "recording", "a camera that answers is not asleep"
+    assert not find_events(rig, k, "wake", since=t) and not find_events(rig, k, "ble", since=t)
+    assert rig.recording()[k - 1] and starts(rig)[k - 1] == before[k - 1]
+    assert_others_undisturbed(rig, k, before, t)
+    rig.camera(k).fault(fault, on=False)
+    rig.wait_until(lambda: not cam_status(rig, k)["degraded"] and cam_status(rig, k)["recording"], SLOW,
+                   message=f"cam{k} confirmed recording again")
+    assert starts(rig)[k - 1] == before[k - 1]
+    assert log_lines(rig, f"cam{k}", "answering normally again")
+    no_daemon_exceptions(rig)
+
+
+# --- the camera's own troubles ----------------------------------------------------------------------
+
+def test_sd_error_while_recording(car):
+    rig = car
+    before = healthy(rig)
+    t = time.monotonic()
+    rig.camera(2).fault("sd_error")
+    rig.wait_until(lambda: rig.camera(2).state()["sd_status"] == 0 and rig.recording()[1]
+                   and cam_status(rig, 2)["state"] == "recording", SLOW,
+                   message="cam2 power-cycled and recording again")
+    assert find_events(rig, 2, "sleep", since=t) and find_events(rig, 2, "wake", since=t)
+    assert not find_events(rig, 2, "sd_error", since=t), "started before system_ready"
+    assert log_lines(rig, "cam2", "sd card error")
+    assert_others_undisturbed(rig, 2, before, t)
+    # After the wake the camera's clock was set, to a sane date (the host's, give or take).
+    sets = find_events(rig, 2, "date_time", since=t)
+    assert sets, rig.describe()
+    sent = dt.datetime.fromisoformat(sets[-1]["value"])
+    assert abs((sent - dt.datetime.now()).total_seconds()) < 120, sent
+    no_daemon_exceptions(rig)
+
+
+def test_camera_stops_by_itself(car):
+    rig = car
+    before = healthy(rig)
+    t = time.monotonic()
+    rig.camera(3).fault("stop_recording")
+    rig.wait_until(lambda: rig.recording()[2], SLOW, message="cam3 restarted")
+    assert rig.camera(3).state()["record_started_at"] > t
+    assert log_lines(rig, "cam3", "starting it again")
+    assert_others_undisturbed(rig, 3, before, t)
+    no_daemon_exceptions(rig)
+
+
+def test_camera_reboots(car):
+    rig = car
+    before = healthy(rig)
+    t = time.monotonic()
+    rig.camera(4).fault("reboot")
+    rig.wait_until(lambda: rig.recording()[3] and cam_status(rig, 4)["state"] == "recording", SLOW,
+                   message="cam4 recording again after its reboot")
+    assert rig.camera(4).state()["record_started_at"] > t
+    assert not find_events(rig, 4, "sd_error", since=t), "shutter sent before system_ready"
+    assert_others_undisturbed(rig, 4, before, t)
+    no_daemon_exceptions(rig)
+
+
+# --- waking: BLE through gatttool, Wake-on-LAN ------------------------------------------------------
+
+@pytest.mark.parametrize("error,reason", [
+    ("enosys", "Function not implemented"),
+    ("busy", "Device or resource busy"),
+    ("refused", "Connection refused"),
+    ("auth", "requires authentication"),
+    ("hang", "no answer within"),
+])
+def test_gatttool_fails(car, error, reason):
+    """Camera Wi-Fi off and BLE Wi-Fi-on failing with each known gatttool error: logged with the
+    camera's name and the BlueZ text, retried with back-off, never blocking the others."""
+    rig = car
+    k = 2
+    before = healthy(rig)
+    rig.camera(k).fault("ble_error", error=error)
+    t = time.monotonic()
+    rig.camera(k).fault("wifi_off")
+    rig.wait_until(lambda: log_lines(rig, f"cam{k}", "wake failed", reason), SLOW,
+                   message=f"cam{k}: wake failed naming {reason!r}")
+    assert cam_status(rig, k)["state"] in ("asleep", "waking")
+    assert reason in (cam_status(rig, k)["last_error"] or "") or cam_status(rig, k)["state"] == "waking"
+    assert_others_undisturbed(rig, k, before, t)
+    rig.camera(k).fault("ble_error", error=None)
+    rig.wait_until(lambda: rig.recording()[k - 1] and cam_status(rig, k)["state"] == "recording", SLOW,
+                   message=f"cam{k} woken over BLE once gatttool works")
+    assert find_events(rig, k, "ble", since=t, cmd="03170101")
+    assert_others_undisturbed(rig, k, before, t)
+    no_daemon_exceptions(rig)
+
+
+def test_wake_on_lan_ignored(car):
+    rig = car
+    k = 3
+    before = healthy(rig)
+    rig.camera(k).fault("ignore_wol", on=True)
+    t = time.monotonic()
+    rig.camera(k).fault("asleep")
+    rig.wait_until(lambda: len(find_events(rig, k, "wol", since=t, ignored=True)) >= 3
+                   and log_lines(rig, f"cam{k}", "wake failed"), SLOW,
+                   message=f"cam{k}: Wake-on-LAN sent again and again, wake failed")
+    assert rig.recording()[k - 1] is False
+    assert cam_status(rig, k)["state"] in ("asleep", "waking")
+    assert_others_undisturbed(rig, k, before, t)
+    rig.camera(k).fault("ignore_wol", on=False)
+    rig.wait_until(lambda: rig.recording()[k - 1] and cam_status(rig, k)["state"] == "recording", SLOW,
+                   message=f"cam{k} woken once Wake-on-LAN works")
+    assert_others_undisturbed(rig, k, before, t)
+    no_daemon_exceptions(rig)
+
+
+# --- the trigger ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("end", ["on", "off"])
+def test_trigger_flapping(car, end):
+    """The trigger file created and removed every 10 ms for 2 s (far faster than any debounce):
+    the daemon coalesces (never more shutters than flips), and ends where the trigger ends."""
+    rig = car
+    healthy(rig, recording=end == "off")
+    t = time.monotonic()
+    flips = 0
+    while time.monotonic() - t < 2.0:
+        rig.trigger_on() if flips % 2 == 0 else rig.trigger_off()
+        flips += 1
+        time.sleep(0.01)
+    (rig.trigger_on if end == "on" else rig.trigger_off)()
+    want = end == "on"
+    rig.wait_until(lambda: rig.recording() == [want] * N and all(
+        c["state"] == ("recording" if want else "idle") for c in rig.status()["cameras"]), SLOW,
+        message=f"every camera {'recording' if want else 'stopped'} after the flapping")
+    time.sleep(2)   # and it stays so
+    assert rig.recording() == [want] * N
+    for k in range(1, N + 1):
+        shutters = find_events(rig, k, "shutter_on", since=t) + find_events(rig, k, "shutter_off", since=t)
+        assert len(shutters) <= flips + 2, (k, len(shutters), flips)
+        assert not find_events(rig, k, "sd_error", since=t)
+    no_daemon_exceptions(rig)
+
+
+# --- clock jump ------------------------------------------------------------------------------------
+
+def test_daemon_schedules_on_the_monotonic_clock_only():
+    """The daemon never schedules by wall time: the only wall-clock reads are for people
+    (last_seen, the status file's "updated") and for the camera's clock (set_date_time)."""
+    import pathlib
+    import re
+    root = pathlib.Path(__file__).resolve().parents[2] / "camrig"
+    hits = []
+    for path in root.rglob("*.py"):
+        if "emulator" in path.parts:
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"time\.time\(|datetime\.now\(|\.now\(", line) and "wallclock" not in line:
+                hits.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
+    allowed = ("status file", "updated", "now or datetime.now", "fromtimestamp")
+    unexpected = [h for h in hits if not any(a in h for a in allowed)]
+    assert not unexpected, "wall-clock reads outside the known places:\n" + "\n".join(unexpected)
+
+
+# --- rigs of their own: configuration-level faults -----------------------------------------------------
+
+def _immutable(path, on: bool) -> bool:
+    if shutil.which("chattr") is None:
+        return False
+    return subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True).returncode == 0
+
+
+def test_gatttool_missing(make_ns_rig):
+    rig = make_ns_rig(2, association_delay=0.5, check_status=1, cycle_seconds=0.5)
+    rig.start_daemon(dict(FAST_CONFIG, GATTTOOL="/nonexistent/bin/gatttool"))
+    rig.trigger_on()
+    rig.wait_until(lambda: rig.recording() == [True, True], SLOW, message="both recording")
+    before = starts(rig)
+    t = time.monotonic()
+    rig.camera(1).fault("wifi_off")
+    rig.wait_until(lambda: log_lines(rig, "cam1", "wake failed", "cannot run"), SLOW,
+                   message="cam1: wake failed, gatttool cannot run")
+    assert cam_status(rig, 1)["state"] in ("asleep", "waking")
+    assert starts(rig)[1] == before[1] and not find_events(rig, 2, "record_stop", since=t)
+    # A person switches the camera on (its AP comes back): no BLE needed, it records again.
+    rig.camera(1).fault("reboot")
+    rig.wait_until(lambda: rig.recording()[0], SLOW, message="cam1 recording once its AP is back")
+    no_daemon_exceptions(rig)
+
+
+def test_trigger_directory_missing(make_ns_rig):
+    rig = make_ns_rig(2, check_status=1, cycle_seconds=0.5)
+    trig_dir = rig.workdir / "run" / "gopro-manager"
+    trigger = trig_dir / "trigger"
+    rig.start_daemon(dict(FAST_CONFIG, TRIGGER_PATH=str(trigger)))
+    rig.wait_until(lambda: [c["state"] for c in rig.status()["cameras"]] == ["idle"] * 2, SLOW,
+                   message="daemon up, cameras idle, although the trigger's directory is missing")
+    time.sleep(1)
+    trig_dir.mkdir(parents=True)
+    trigger.touch()
+    rig.wait_until(lambda: rig.recording() == [True, True], SLOW, message="recording once the file appears")
+    shutil.rmtree(trig_dir)
+    rig.wait_until(lambda: rig.recording() == [False, False], SLOW, message="stopped when the directory goes")
+    trig_dir.mkdir(parents=True)
+    trigger.touch()
+    rig.wait_until(lambda: rig.recording() == [True, True], SLOW, message="recording after the directory returns")
+    no_daemon_exceptions(rig)
+
+
+def test_status_directory_not_writable(make_ns_rig):
+    rig = make_ns_rig(2, check_status=1, cycle_seconds=0.5)
+    status_dir = rig.workdir / "state"
+    status_dir.mkdir()
+    status_path = status_dir / "status.json"
+    if not _immutable(status_dir, True):
+        pytest.skip("chattr +i unavailable here (root ignores mode bits, so that is how to refuse a write)")
+    try:
+        rig.status_path = status_path
+        rig.start_daemon(dict(FAST_CONFIG, STATUS_PATH=str(status_path)), wait_status=None)
+        rig.wait_until(lambda: log_lines(rig, "status file not written"), SLOW,
+                       message="the daemon says it cannot write the status file")
+        rig.trigger_on()
+        rig.wait_until(lambda: rig.recording() == [True, True], TRIGGER_TO_RECORD + 5,
+                       message="cameras follow the trigger without a status file")
+        assert not status_path.exists()
+        assert len(log_lines(rig, "status file not written")) == 1, "logged once, not every cycle"
+    finally:
+        _immutable(status_dir, False)
+    rig.wait_until(lambda: status_path.exists() and log_lines(rig, "writable again"), SLOW,
+                   message="status file written once the directory is writable")
+    assert [c["state"] for c in rig.status()["cameras"]] == ["recording"] * 2
+    no_daemon_exceptions(rig)
+
+
+def _add_link(rig, k):
+    """Plug camera k's "USB adapter" in: the veth pair exactly as the rig builds it."""
+    cam, ns = rig.cameras[k - 1], rig.cam_ns[k - 1]
+    rig.ip("link", "add", cam.iface, "netns", rig.car_ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    rig.ip("link", "set", "eth0", "address", cam.wifi_mac, netns=ns)
+    rig.ip("addr", "add", "10.5.5.9/24", "broadcast", "10.5.5.255", "dev", "eth0", netns=ns)
+    rig.ip("addr", "add", "10.5.5.100/24", "broadcast", "10.5.5.255", "dev", cam.iface, netns=rig.car_ns)
+    rig.ip("link", "set", "eth0", "up", netns=ns)
+    rig.ip("link", "set", cam.iface, "up", netns=rig.car_ns)
+
+
+@pytest.mark.parametrize("mode", ["bind", "route"])
+def test_interface_missing_at_start_appears_later(make_ns_rig, mode):
+    rig = make_ns_rig(2, mode=mode, association_delay=0.5, check_status=1, cycle_seconds=0.5)
+    rig.ip("link", "del", "wlan2", netns=rig.car_ns)       # USB adapter not plugged in yet
+    rig.start_daemon(FAST_CONFIG)
+    assert log_lines(rig, "cam2", "wlan2 does not exist"), rig.daemon_log(30)
+    rig.trigger_on()
+    rig.wait_until(lambda: rig.recording()[0], TRIGGER_TO_RECORD + 2, message="cam1 recording")
+    time.sleep(3)
+    assert cam_status(rig, 2)["state"] in ("asleep", "waking")
+    assert rig.recording() == [True, False]
+    t = time.monotonic()
+    _add_link(rig, 2)
+    rig.wait_until(lambda: rig.recording()[1] and cam_status(rig, 2)["state"] == "recording", SLOW,
+                   message="cam2 recording once its adapter appears")
+    assert not find_events(rig, 1, "record_stop", since=t)
+    no_daemon_exceptions(rig)
