@@ -150,6 +150,8 @@ class OpenGoPro(LegacyGoPro):
                  auto_sleep: float = 0.0, fixture=STATE_FIXTURE, **kwargs: Any):
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+        if usb and kwargs.get("start") == "wifi-off":
+            kwargs["start"] = "asleep"     # on USB the link stays up whatever the AP does
         super().__init__(name, fixture=fixture, **kwargs)
         self.model = model
         self.usb = usb
