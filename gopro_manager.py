@@ -6,7 +6,7 @@ Commands::
     gopro_manager.py [--config PATH] run            the daemon (default command)
     gopro_manager.py [--config PATH] status [--json] the cameras as the daemon last saw them
     gopro_manager.py [--config PATH] check          validate the config, probe each camera once
-    gopro_manager.py demo                           three emulated cameras on loopback, no root
+    gopro_manager.py demo                           a mixed rig of emulated cameras on loopback, no root
 
 The config is ``--config PATH``, else ``config.py`` beside this file, else
 ``/etc/gopro-manager/config.py``. A config error exits with status 78
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
     p_status.add_argument("--json", action="store_true", help="print the raw JSON")
     p_status.add_argument("--status-path", metavar="PATH", help="status file (default: STATUS_PATH)")
     sub.add_parser("check", help="validate the config and probe each camera once")
-    p_demo = sub.add_parser("demo", help="three emulated cameras on loopback, trigger on and off")
+    p_demo = sub.add_parser("demo", help="a mixed rig of emulated cameras (HERO7, HERO12, HERO9 over BLE, HERO11 over USB), trigger on and off")
     p_demo.add_argument("demo_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command or "run"

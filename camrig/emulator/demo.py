@@ -1,6 +1,7 @@
-"""``make demo``: three emulated GoPros, the real daemon, one trigger, no root.
+"""``make demo``: a mixed rig of emulated GoPros, the real daemon, one trigger, no root.
 
-Starts a :class:`~camrig.emulator.rig.LoopbackRig` (cameras on 127.0.0.2–4,
+Starts a :class:`~camrig.emulator.rig.LoopbackRig` (a HERO7 and a HERO12 over "Wi-Fi", a HERO9
+over BLE only through the emulated cameras' control sockets, a HERO11 over "USB"; cameras on 127.0.0.2–5,
 daemon in ``NETWORK_MODE "address"``), then shows the status table three
 times: after start-up, after the trigger file appears (all cameras recording),
 after it is removed (all stopped). Exit status 0 when every step happened, 1
@@ -19,17 +20,26 @@ from typing import Sequence
 from .rig import LoopbackRig, RigError, RigTimeout
 
 
+#: The default demo: one camera of each kind the daemon drives.
+DEFAULT_MODELS = ("hero7", "hero12", "hero9:ble", "hero11:usb")
+
+
 def run_demo(argv: Sequence[str] | None = None, *, out=None) -> int:
     """Run the demo; returns the process exit status (0 ok, 1 a step failed).
 
-    ``argv``: ``[--cameras N] [--timeout SECONDS] [--keep]``. ``--timeout``
-    bounds each wait for the cameras (start, stop); ``--keep`` keeps the rig's
+    ``argv``: ``[--models LIST | --cameras N] [--timeout SECONDS] [--keep]``.
+    By default a mixed rig (:data:`DEFAULT_MODELS`: a HERO7 over Wi-Fi, a HERO12 over Wi-Fi,
+    a HERO9 over BLE only, a HERO11 over USB); ``--cameras N`` gives N HERO7s instead.
+    ``--timeout`` bounds each wait for the cameras (start, stop); ``--keep`` keeps the rig's
     working directory (config, logs) and prints its path.
     """
     out = out or sys.stdout
     parser = argparse.ArgumentParser(prog="gopro_manager.py demo",
-                                     description="Three emulated GoPros record on a trigger file.")
-    parser.add_argument("--cameras", type=int, default=3, help="number of emulated cameras (1–16, default 3)")
+                                     description="Emulated GoPros of several models record on a trigger file.")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated MODEL[:PATH] list, PATH wifi|usb|ble "
+                             f"(default {','.join(DEFAULT_MODELS)})")
+    parser.add_argument("--cameras", type=int, default=None, help="N emulated HERO7s instead (1–16)")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds to wait for the cameras at each step (default 10)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (config, logs)")
@@ -38,7 +48,14 @@ def run_demo(argv: Sequence[str] | None = None, *, out=None) -> int:
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
-    rig = LoopbackRig(args.cameras, keep_workdir=args.keep, prefix="gmdemo")
+    if args.cameras is not None and args.models is None:
+        models = ["hero7"] * args.cameras
+    else:
+        models = (args.models or ",".join(DEFAULT_MODELS)).split(",")
+    try:
+        rig = LoopbackRig(len(models), models=models, keep_workdir=args.keep, prefix="gmdemo")
+    except ValueError as exc:
+        parser.error(str(exc))
     failed = False
     try:
         with rig:
@@ -62,7 +79,8 @@ def run_demo(argv: Sequence[str] | None = None, *, out=None) -> int:
 
 
 def _steps(rig: LoopbackRig, timeout: float, say) -> None:
-    names = ", ".join(f"{c.name} at {c.address}:{c.http_port}" for c in rig.cameras)
+    names = ", ".join(f"{c.name} ({c.model} over {c.path}"
+                      + ("" if c.path == "ble" else f" at {c.address}:{c.http_port}") + ")" for c in rig.cameras)
     say(f"{len(rig.cameras)} emulated cameras: {names}")
     say(f"daemon config: {rig.config_path}")
     rig.start_daemon()

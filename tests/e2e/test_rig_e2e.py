@@ -173,11 +173,12 @@ def test_run_demo_exits_0_and_shows_recording(capsys):
     assert run_demo([]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     assert "demo OK" in out
-    rows = [line.split() for line in out.splitlines() if re.match(r"^cam[123]\s", line)]
-    assert len(rows) == 9, out  # three tables of three cameras
-    assert [r[0] for r in rows] == ["cam1", "cam2", "cam3"] * 3
+    rows = [line.split() for line in out.splitlines() if re.match(r"^cam[1234]\s", line)]
+    assert len(rows) == 12, out  # three tables of the mixed rig's four cameras
+    assert [r[0] for r in rows] == ["cam1", "cam2", "cam3", "cam4"] * 3
+    assert [r for r in rows[:4] if "hero9" in r][0][1] == "ble"   # model and path shown
     states = [[word for word in r if word in ("idle", "recording")] for r in rows]
-    assert states == [["idle"]] * 3 + [["recording"]] * 3 + [["idle"]] * 3, out
+    assert states == [["idle"]] * 4 + [["recording"]] * 4 + [["idle"]] * 4, out
 
 
 def test_gopro_manager_demo_command():
