@@ -62,8 +62,8 @@ class CameraWorker:
     that long (a HERO5–8 turns Wi-Fi off after ~10 min without requests), None
     to let it sleep; ``confirm_delay`` — how long after a shutter the status is
     read to confirm it (a camera starts encoding ≈ 130 ms after the shutter,
-    DESIGN.md "Timing"); until then ``recording`` in the snapshot is None; ``ready_timeout`` — how long to wait after waking for
-    ``system_ready``; ``power_cycle_pause`` — asleep time in a power cycle.
+    DESIGN.md "Timing"); until then ``recording`` in the snapshot is None;
+    ``ready_timeout`` — how long to wait after waking for ``system_ready``; ``power_cycle_pause`` — asleep time in a power cycle.
     """
 
     MAX_SHUTTER_TRIES = 3     # shutters in a row without the camera recording → fault
