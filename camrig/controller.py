@@ -162,6 +162,8 @@ class Controller:
     def _ping(self) -> None:
         """``WATCHDOG=1``, sent only from the main loop and only while every worker thread lives:
         a hung loop (or a dead worker) stops the pings and systemd restarts the daemon."""
+        if getattr(self.notifier, "watchdog_interval", None) is None:
+            return  # no WatchdogSec=, or WATCHDOG_PID names another process: nobody to ping
         if all(w.alive for w in self.workers):
             self.notifier.watchdog()
             self._last_ping = self.clock()
