@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test unit e2e bench clean
+.PHONY: demo test unit e2e bench soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ unit: $(VENV)/.installed
 
 e2e: $(VENV)/.installed
 	$(PY) -m pytest -ra tests/e2e
+
+# Soak (root): 4 emulated cameras, random trigger and faults; SOAK_ARGS="--minutes 5 -v".
+soak: $(VENV)/.installed
+	$(PY) tests/soak.py $(SOAK_ARGS)
 
 demo: $(VENV)/.installed
 	$(PY) gopro_manager.py demo

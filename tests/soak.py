@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""Soak run: the real daemon, 4 emulated cameras, the trigger on and off at random and faults
+injected at random, for 20 minutes (``--minutes`` for shorter runs). ``make soak``.
+
+Needs root (the namespace rig). Not part of ``make test``.
+
+Every ``--sample`` seconds it reads each emulator's own recording flag (the witness that does
+not depend on the daemon's opinion). Per camera it reports:
+
+- **recorded**: the share of trigger-on time the camera was recording, outside the injected
+  outage windows (target ≥ 99 %). A window runs from a fault's injection to its end plus a
+  recovery allowance (the daemon's retry back-off, a wake, a power cycle); the time a camera
+  needs to start after the trigger comes on is *not* excused.
+- **restarts**: recordings the daemon started while the trigger was already on (after the
+  camera stopped by itself, rebooted, jammed its card, lost Wi-Fi…).
+- faults injected, and the daemon's exceptions (``unexpected error`` / ``Traceback`` lines in
+  its log; target 0), its RSS and open file descriptors after warm-up and at the end (targets:
+  growth ≤ 5 MB, no fd growth).
+
+Exit status 0 when every target is met, 1 otherwise, 2 when it cannot run here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from camrig.emulator.rig import NamespaceRig, namespaces_available  # noqa: E402
+
+#: fault name → (how long it lasts, s; recovery allowance after it ends, s).
+#: Momentary faults (the camera does something once) last 0 s.
+FAULTS = {
+    "stop_recording": (0, 8),       # noticed at the next check, restarted
+    "reboot": (0, 10),              # recording lost, boot_delay until ready
+    "sd_error": (0, 20),            # power cycle: sleep, pause, wake, ready
+    "wifi_off": (0, 25),            # BLE Wi-Fi-on, association, Wake-on-LAN, ready
+    "asleep": (0, 15),              # Wake-on-LAN
+    "slow": (8, 25),                # 5 s answers: unreachable to the daemon, then back-off
+    "http_500": (8, 12),
+    "bad_json": (8, 12),
+    "truncated_json": (8, 12),
+    "no_key_10": (8, 12),
+    "link_down": (8, 25),           # the car's adapter for that camera goes down
+    "ble_busy": (0, 30),            # Wi-Fi off and the first BLE attempts fail "busy"
+}
+
+CONFIG = {
+    "CHECK_STATUS": 2,
+    "CYCLE_SECONDS": 0.5,
+    "WAKE_TIMEOUT": 10.0,
+    "HTTP_TIMEOUT": 2.0,
+    "CONNECT_TIMEOUT": 1.0,
+    "BLE_TIMEOUT": 3.0,
+    "LOG_LEVEL": "info",
+}
+
+
+@dataclass
+class Camera:
+    k: int
+    on_time: float = 0.0          # trigger-on time outside outage windows, s
+    recorded: float = 0.0         # of which recording
+    restarts: int = 0
+    faults: int = 0
+    windows: list = field(default_factory=list)   # (start, end) monotonic
+    busy_until: float = 0.0       # no new fault before this
+    pending_clear: list = field(default_factory=list)
+    last_event_t: float = float("-inf")
+    events: list = field(default_factory=list)    # (t, "record_start" | "record_stop")
+
+    def in_window(self, t: float) -> bool:
+        return any(a <= t <= b for a, b in self.windows)
+
+
+def _overlap(a0, a1, intervals) -> float:
+    return sum(max(0.0, min(a1, b1) - max(a0, b0)) for b0, b1 in intervals)
+
+
+def account(cam: Camera, on_intervals, t_end: float) -> None:
+    """Exact accounting from the emulator's own record_start/record_stop times: trigger-on time
+    outside outage windows, how much of it the camera recorded, and the restarts."""
+    recording, started = [], None
+    for t, what in sorted(cam.events):
+        if what == "record_start" and started is None:
+            started = t
+        elif what == "record_stop" and started is not None:
+            recording.append((started, t))
+            started = None
+    if started is not None:
+        recording.append((started, t_end))
+    # merge overlapping outage windows
+    windows = []
+    for a, b in sorted(cam.windows):
+        if windows and a <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], b)
+        else:
+            windows.append([a, b])
+    for on, off in on_intervals:
+        # the pieces of [on, off] outside every window
+        pieces, cursor = [], on
+        for a, b in windows:
+            if b <= cursor or a >= off:
+                continue
+            if a > cursor:
+                pieces.append((cursor, a))
+            cursor = max(cursor, b)
+        if cursor < off:
+            pieces.append((cursor, off))
+        for p0, p1 in pieces:
+            cam.on_time += p1 - p0
+            cam.recorded += _overlap(p0, p1, recording)
+        cam.restarts += sum(1 for t, what in cam.events if what == "record_start" and on + 3 < t <= off)
+
+
+def proc_stats(pid: int) -> tuple[float, int]:
+    """(RSS in MB, open fds) of ``pid``."""
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def inject(rig, cam: Camera, name: str, now: float, rnd: random.Random, log) -> None:
+    duration, grace = FAULTS[name]
+    ctl = rig.camera(cam.k)
+    if name == "slow":
+        ctl.fault("slow", seconds=5)
+        cam.pending_clear.append((now + duration, lambda: ctl.fault("slow", seconds=0)))
+    elif name in ("http_500", "bad_json", "truncated_json", "no_key_10"):
+        ctl.fault(name, on=True)
+        cam.pending_clear.append((now + duration, lambda n=name: ctl.fault(n, on=False)))
+    elif name == "link_down":
+        rig.ip("link", "set", f"wlan{cam.k}", "down", netns=rig.car_ns)
+        cam.pending_clear.append((now + duration, lambda: rig.ip("link", "set", f"wlan{cam.k}", "up",
+                                                                  netns=rig.car_ns)))
+    elif name == "ble_busy":
+        ctl.fault("ble_error", error="busy")
+        ctl.fault("wifi_off")
+        cam.pending_clear.append((now + 3.0, lambda: ctl.fault("ble_error", error=None)))
+        duration = 3.0
+    else:
+        ctl.fault(name)
+    cam.faults += 1
+    cam.windows.append((now, now + duration + grace))
+    cam.busy_until = now + duration + grace
+    log(f"cam{cam.k}: fault {name} ({duration:g} s + {grace:g} s allowance)")
+
+
+def run(args) -> int:
+    ok, reason = namespaces_available()
+    if not ok:
+        print(f"soak: cannot run here: {reason}", file=sys.stderr)
+        return 2
+    rnd = random.Random(args.seed)
+    start_wall = time.strftime("%H:%M:%S")
+
+    def log(msg):
+        if args.verbose:
+            print(f"[{time.monotonic() - t0:7.1f}] {msg}", flush=True)
+
+    prefix = f"gmsoak{os.getpid()}"
+    with NamespaceRig(args.cameras, prefix=prefix, mode=args.mode, association_delay=1.0, boot_delay=0.5,
+                      check_status=CONFIG["CHECK_STATUS"], cycle_seconds=CONFIG["CYCLE_SECONDS"],
+                      keep_workdir=args.keep) as rig:
+        rig.start_daemon(CONFIG)
+        pid = rig.daemon.pid
+        cams = [Camera(k) for k in range(1, args.cameras + 1)]
+        t0 = time.monotonic()
+        end = t0 + args.minutes * 60
+        trigger = False
+        next_trigger = t0 + rnd.uniform(3, 8)
+        next_fault = t0 + rnd.uniform(10, 20)
+        warm_stats = None
+        on_intervals: list = []     # [on, off] monotonic times of the trigger
+        print(f"soak: {args.cameras} cameras, {args.minutes:g} min, seed {args.seed}, mode {args.mode}, "
+              f"daemon pid {pid}, started {start_wall}", flush=True)
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                break
+            if warm_stats is None and now - t0 >= min(60.0, args.minutes * 60 / 4):
+                warm_stats = proc_stats(pid)
+            # trigger
+            if now >= next_trigger:
+                trigger = not trigger
+                (rig.trigger_on if trigger else rig.trigger_off)()
+                if trigger:
+                    on_intervals.append([time.monotonic(), None])
+                else:
+                    on_intervals[-1][1] = time.monotonic()
+                next_trigger = now + (rnd.uniform(20, 120) if trigger else rnd.uniform(4, 20))
+                log(f"trigger {'on' if trigger else 'off'}")
+            # faults: inject, clear
+            for cam in cams:
+                for item in list(cam.pending_clear):
+                    if now >= item[0]:
+                        item[1]()
+                        cam.pending_clear.remove(item)
+            if now >= next_fault:
+                free = [c for c in cams if now >= c.busy_until]
+                # never all cameras at once: at least one camera stays fault-free
+                if len(free) > 1 or (len(free) == 1 and sum(now < c.busy_until for c in cams) < len(cams) - 1):
+                    cam = rnd.choice(free)
+                    inject(rig, cam, rnd.choice(sorted(FAULTS)), now, rnd, log)
+                next_fault = now + rnd.uniform(args.fault_every * 0.5, args.fault_every * 1.5)
+            # collect the emulators' events (monotonic times; the deque keeps the last 1000)
+            for cam in cams:
+                for e in rig.camera(cam.k).state()["events"]:
+                    if e["t"] > cam.last_event_t and e["what"] in ("record_start", "record_stop"):
+                        cam.events.append((e["t"], e["what"]))
+                if cam.events:
+                    cam.last_event_t = max(cam.last_event_t, cam.events[-1][0])
+            if rig.daemon.poll() is not None:
+                print(f"soak: the daemon exited with {rig.daemon.returncode}", flush=True)
+                break
+            time.sleep(args.sample)
+        t_end = time.monotonic()
+        if on_intervals and on_intervals[-1][1] is None:
+            on_intervals[-1][1] = t_end
+        for cam in cams:
+            for e in rig.camera(cam.k).state()["events"]:
+                if e["t"] > cam.last_event_t and e["what"] in ("record_start", "record_stop"):
+                    cam.events.append((e["t"], e["what"]))
+            for _, clear in cam.pending_clear:
+                clear()
+            account(cam, on_intervals, t_end)
+        end_stats = proc_stats(pid) if rig.daemon.poll() is None else (float("nan"), -1)
+        warm_stats = warm_stats or end_stats
+        text = rig.daemon_log()
+        exceptions = len(re.findall(r"unexpected error|Traceback", text))
+        alive = rig.daemon.poll() is None
+        code = rig.stop_daemon()
+        workdir = rig.workdir
+
+    print()
+    print(f"{'camera':8} {'trigger-on s':>12} {'recorded':>9} {'restarts':>8} {'faults':>6}")
+    results_ok = True
+    for cam in cams:
+        share = cam.recorded / cam.on_time if cam.on_time else 1.0
+        results_ok &= share >= 0.99
+        print(f"cam{cam.k:<5} {cam.on_time:12.1f} {share:9.2%} {cam.restarts:8d} {cam.faults:6d}")
+    rss_growth = end_stats[0] - warm_stats[0]
+    fd_growth = end_stats[1] - warm_stats[1]
+    print()
+    print(f"daemon exceptions: {exceptions} (target 0)")
+    print(f"daemon RSS: {warm_stats[0]:.1f} MB after warm-up → {end_stats[0]:.1f} MB at the end "
+          f"(growth {rss_growth:+.1f} MB, target ≤ 5)")
+    print(f"daemon open fds: {warm_stats[1]} after warm-up → {end_stats[1]} at the end "
+          f"(growth {fd_growth:+d}, target 0)")
+    print(f"daemon alive at the end: {alive}; exit status on SIGTERM: {code}")
+    if args.keep:
+        print(f"workdir kept: {workdir}")
+    met = results_ok and exceptions == 0 and rss_growth <= 5 and fd_growth <= 0 and alive and code == 0
+    print("soak: targets " + ("MET" if met else "NOT MET"))
+    return 0 if met else 1
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--minutes", type=float, default=20.0, help="session length (default 20)")
+    p.add_argument("--cameras", type=int, default=4)
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
+    p.add_argument("--mode", choices=("bind", "route"), default="bind")
+    p.add_argument("--fault-every", type=float, default=30.0, help="mean seconds between faults")
+    p.add_argument("--sample", type=float, default=0.5, help="seconds between reads of the emulators' events")
+    p.add_argument("--keep", action="store_true", help="keep the rig's workdir (daemon log)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every trigger change and fault")
+    args = p.parse_args(argv)
+    if args.seed is None:
+        args.seed = random.randrange(1_000_000)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
