@@ -54,6 +54,69 @@ def test_unit_keys():
     assert service["RuntimeDirectory"] == "gopro-manager"
     assert service["RuntimeDirectoryPreserve"] == "yes"
     assert service["RestartPreventExitStatus"] == "78"
-    assert "User" not in service  # root for now; hardening comes later, whole
+    assert service["User"] == "gopro-manager"
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert set(unit["Unit"]["After"].split()) >= {"network.target", "bluetooth.target"}
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+SYSUSERS = UNIT.parent / "sysusers.d" / "gopro-manager.conf"
+
+
+def service_values(key: str) -> list[str]:
+    """Every value of ``key`` in [Service], in order (systemd keys may repeat)."""
+    values, section = [], None
+    for line in UNIT.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[Service]" and line.startswith(key + "="):
+            values.append(line[len(key) + 1:])
+    return values
+
+
+def test_least_privilege():
+    service = unit_sections()["Service"]
+    assert (service["User"], service["Group"]) == ("gopro-manager", "gopro-manager")
+    assert service["SupplementaryGroups"].split() == ["gpio"]
+    # Exactly the two capabilities, as ambient ones, and nothing to gain more.
+    assert set(service["AmbientCapabilities"].split()) == {"CAP_NET_ADMIN", "CAP_NET_RAW"}
+    assert set(service["CapabilityBoundingSet"].split()) == {"CAP_NET_ADMIN", "CAP_NET_RAW"}
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+                       "PrivateTmp": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
+                       "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes", "RestrictNamespaces": "yes",
+                       "LockPersonality": "yes", "MemoryDenyWriteExecute": "yes", "RestrictSUIDSGID": "yes",
+                       "DevicePolicy": "closed", "SystemCallArchitectures": "native"}.items():
+        assert service[key] == value, key
+    assert set(service["RestrictAddressFamilies"].split()) == {"AF_UNIX", "AF_INET", "AF_NETLINK", "AF_BLUETOOTH"}
+    assert service_values("SystemCallFilter")[0] == "@system-service"
+    # GPIO through the gpio group's devices; a pty for the gatttool dialogue.
+    allowed = " ".join(service_values("DeviceAllow"))
+    for device in ("char-gpiochip", "/dev/ptmx", "char-pts"):
+        assert device in allowed
+    # The runtime directory is where the status and trigger files live, and the only writable place.
+    assert service["ReadWritePaths"] == "/run/gopro-manager"
+    assert service["WorkingDirectory"] == "/run/gopro-manager"
+
+
+def test_sysusers_creates_the_user_and_the_gpio_group():
+    entries = [line.split() for line in SYSUSERS.read_text().splitlines()
+               if line.strip() and not line.lstrip().startswith("#")]
+    assert ["u", "gopro-manager", "-"] == entries[0][:3]
+    assert ["g", "gpio", "-"] in [e[:3] for e in entries]
+
+
+def test_systemd_analyze_security_exposure_at_most_3(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    copy = tmp_path / UNIT.name
+    copy.write_text(UNIT.read_text().replace(f"ExecStart={INSTALLED_PYTHON} ", f"ExecStart={sys.executable} "))
+    result = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(copy)],
+                            capture_output=True, text=True, timeout=60)
+    if "--offline" in result.stderr and result.returncode != 0:
+        pytest.skip(f"systemd-analyze too old for --offline: {result.stderr.strip()}")
+    import re
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 3.0, result.stdout
