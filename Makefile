@@ -26,6 +26,12 @@ e2e: $(VENV)/.installed
 soak: $(VENV)/.installed
 	$(PY) tests/soak.py $(SOAK_ARGS)
 
+# Benchmark (root, ~8 min, not part of `make test`): trigger → recording for 1–8 emulated cameras,
+# skew, recovery, wake, CPU/RSS, and the original sequential handling as a baseline.
+# Prints a table, writes bench/results.json; BENCH_ARGS="--flips 10 --skip baseline" for a quick look.
+bench: $(VENV)/.installed
+	$(PY) -m bench $(BENCH_ARGS)
+
 demo: $(VENV)/.installed
 	$(PY) gopro_manager.py demo
 
