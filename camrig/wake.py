@@ -136,6 +136,24 @@ def send_wake_on_lan(link: Link, mac: str, port: int = 9) -> list[str]:
     return sent
 
 
+def wait_for_association(associated: Callable[[], bool], deadline: float, stop: threading.Event, *,
+                         camera: str, iface: str | None, timeout: float, clock=time.monotonic) -> None:
+    """Poll ``associated()`` every 0.1 s until True, after BLE Wi-Fi-on.
+
+    ``deadline`` is on ``clock`` (monotonic seconds); ``timeout`` is only for
+    the message. Raises WakeFailed naming the camera when ``stop`` is set or the
+    deadline passes (wpa_supplicant needs seconds to associate after the AP
+    comes up: DESIGN.md "Timing").
+    """
+    while not associated():
+        if stop.is_set():
+            raise WakeFailed("stopping", camera=camera)
+        if clock() >= deadline:
+            raise WakeFailed(f"{iface} did not associate with the camera's AP within {timeout:.0f} s "
+                             "of BLE Wi-Fi-on", camera=camera)
+        stop.wait(0.1)
+
+
 class LegacyWaker:
     """Wake one legacy GoPro (HERO5–8): BLE Wi-Fi-on if needed, Wake-on-LAN, probe.
 
@@ -196,13 +214,8 @@ class LegacyWaker:
 
     def _wait_association(self, deadline, stop, on_step):
         on_step("association")
-        while not self.associated():
-            if stop.is_set():
-                raise WakeFailed("stopping", camera=self.camera.name)
-            if self.clock() >= deadline:
-                raise WakeFailed(f"{self.link.iface} did not associate with the camera's AP "
-                                 f"within {self.timeout:.0f} s of BLE Wi-Fi-on", camera=self.camera.name)
-            stop.wait(0.1)
+        wait_for_association(self.associated, deadline, stop, camera=self.camera.name,
+                             iface=self.link.iface, timeout=self.timeout, clock=self.clock)
 
     def _wol_and_probe(self, deadline, stop, on_step) -> bool:
         on_step("wake-on-lan")

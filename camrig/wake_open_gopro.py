@@ -25,7 +25,8 @@ import time
 from typing import Callable
 
 from .config import BLE_SHUTTER_MODELS
-from .errors import BleError, CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
+from .errors import CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
+from .wake import wait_for_association
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +95,8 @@ class OpenGoProWaker:
 
     def _wait_association(self, deadline, stop, on_step) -> None:
         on_step("association")
-        while not self.associated():
-            if stop.is_set():
-                raise WakeFailed("stopping", camera=self.camera.name)
-            if self.clock() >= deadline:
-                raise WakeFailed(f"{self.camera.iface} did not associate with the camera's AP within "
-                                 f"{self.timeout:.0f} s of BLE Wi-Fi-on", camera=self.camera.name)
-            stop.wait(0.1)
+        wait_for_association(self.associated, deadline, stop, camera=self.camera.name,
+                             iface=self.camera.iface, timeout=self.timeout, clock=self.clock)
 
     def _probe(self, deadline, stop, on_step) -> bool:
         on_step("probe")

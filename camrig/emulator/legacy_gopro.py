@@ -1061,6 +1061,14 @@ def main(argv: list[str] | None = None) -> int:
                       bt_mac=args.bt_mac, fixture=args.fixture, capabilities=args.capabilities,
                       delay_ms=args.delay_ms, netdev=args.netdev, association_delay=args.association_delay,
                       boot_delay=args.boot_delay, start=args.start)
+    return run_until_signalled(cam)
+
+
+def run_until_signalled(cam) -> int:
+    """Start an emulated camera, serve until SIGTERM/SIGINT, close it; the exit status (0).
+
+    Shared by every emulator's command line.
+    """
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

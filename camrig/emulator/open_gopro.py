@@ -37,7 +37,6 @@ import datetime
 import json
 import logging
 import re
-import signal
 import socket
 import socketserver
 import threading
@@ -48,7 +47,7 @@ from typing import Any
 from camrig.ble import protocol as p
 
 from .legacy_gopro import (_ControlHandler, _ControlServer, _HttpServer, _Handler, LegacyGoPro,
-                           build_parser as legacy_parser)
+                           build_parser as legacy_parser, run_until_signalled)
 
 log = logging.getLogger("camrig.emulator.open_gopro")
 
@@ -504,16 +503,7 @@ def main(argv: list[str] | None = None) -> int:
                     media_port=args.media_port, wol_port=args.wol_port, wifi_mac=args.wifi_mac,
                     bt_mac=args.bt_mac, fixture=args.fixture, delay_ms=args.delay_ms, netdev=args.netdev,
                     association_delay=args.association_delay, boot_delay=args.boot_delay, start=args.start)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    cam.start()
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        cam.close()
-    return 0
+    return run_until_signalled(cam)
 
 
 if __name__ == "__main__":
