@@ -8,6 +8,7 @@ silent fallback to a fake anywhere.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from .ble.gatttool import GatttoolBle
 from .ble.open_gopro import BleakLegacyBle, BleLoop, OpenGoProBle, client_factory
-from .config import BLE_SHUTTER_MODELS, CameraConfig, Config
+from .config import CameraConfig, Config
 from .drivers.gpcontrol import GpControl
 from .drivers.open_gopro import OpenGoProBleDriver, OpenGoProHttp
 from .errors import CamRigError, TriggerError
@@ -64,6 +65,14 @@ def setup_logging(level: str = "info", stream=None) -> None:
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
 
 
+def association_check(config: Config, cam: CameraConfig):
+    """A callable → bool telling whether the camera's Wi-Fi adapter is associated with its AP,
+    or None where there is no adapter of its own to ask (address links, USB, BLE only)."""
+    if cam.control != "wifi" or not cam.iface or config.network_mode == "address":
+        return None
+    return functools.partial(is_associated, cam.iface, cam.wifi_mac)
+
+
 @dataclass
 class CameraParts:
     """Everything that serves one camera: its Link, HTTP client, driver and waker."""
@@ -106,11 +115,7 @@ def build_camera(config: Config, cam: CameraConfig, *, route_table: RouteTable |
     http = HttpClient(link, port=cam.http_port, timeout=config.http_timeout,
                       connect_timeout=config.connect_timeout)
     driver = GpControl(http, cam.name)
-    if cam.iface and config.network_mode != "address":
-        def associated(iface=cam.iface, bssid=cam.wifi_mac):
-            return is_associated(iface, bssid)
-    else:
-        associated = None  # an address link has no interface of its own to ask
+    associated = association_check(config, cam)
     waker = LegacyWaker(cam, link, driver.probe, ble=ble if cam.bt_mac else None,
                         associated=associated, timeout=config.wake_timeout)
     return CameraParts(cam, link, http, driver, waker)
@@ -135,10 +140,7 @@ def _build_open_gopro(config: Config, cam: CameraConfig, *, route_table, ble_loo
         driver = OpenGoProHttp(http, cam.name, cam.model, usb=cam.control == "usb",
                                ble=session,
                                keep_alive_interval=keep_alive)
-    associated = None
-    if cam.control == "wifi" and cam.iface and config.network_mode != "address":
-        def associated(iface=cam.iface, bssid=cam.wifi_mac):
-            return is_associated(iface, bssid)
+    associated = association_check(config, cam)
     waker = OpenGoProWaker(cam, driver, ble=session, associated=associated, timeout=config.wake_timeout)
     return CameraParts(cam, link, http, driver, waker, ble=session)
 
