@@ -111,6 +111,9 @@ class CameraWorker:
         self.confirm_at: float | None = None
         self.next_poll_at = 0.0
         self.woken_at: float | None = None
+        #: wall clock minus monotonic clock when the camera's clock was last set (or tried):
+        #: when it moves, NTP or the GPS set the wall clock, and the camera's clock is set again.
+        self.clock_offset: float | None = None
 
     def __repr__(self) -> str:
         return (f"<CameraWorker {self.name} state={self.state.value} wanted={self._wanted} "
@@ -292,6 +295,8 @@ class CameraWorker:
         status = self.driver.status()
         self._observe(status)
         self._contact_ok()
+        if not status.encoding_active and self._wall_clock_moved():
+            self._set_camera_clock()                   # not while recording: a file is open
         wanted = self._wanted
         if status.sd_error:
             self._power_cycle(f"SD card error (sd_status {status.sd_status})")
@@ -416,7 +421,22 @@ class CameraWorker:
             if self._stop.wait(max(0.1, self.next_poll_at - self.clock())):
                 raise WakeFailed("stopping", camera=self.name)
 
+    def _wall_clock_moved(self) -> bool:
+        """The camera's clock was never set by us (a camera found awake), or the wall clock
+        jumped (> 60 s) against the monotonic one since it was set or tried (a Pi boots at
+        1970 or at fake-hwclock's stale time; NTP or the GPS corrects it later)."""
+        if not self.set_clock:
+            return False
+        if self.clock_offset is None:
+            return True
+        moved = self.wallclock() - self.clock() - self.clock_offset
+        if abs(moved) <= 60.0:
+            return False
+        self.log.info("wall clock moved by %+.0f s since the camera's clock was set; setting it again", moved)
+        return True
+
     def _set_camera_clock(self) -> None:
+        self.clock_offset = self.wallclock() - self.clock()
         try:
             self.driver.set_date_time(dt.datetime.fromtimestamp(self.wallclock()))
         except (CamRigError, ValueError) as exc:
