@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test unit e2e bench soak clean
+.PHONY: demo test unit e2e bench soak system-test clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ soak: $(VENV)/.installed
 # Prints a table, writes bench/results.json; BENCH_ARGS="--flips 10 --skip baseline" for a quick look.
 bench: $(VENV)/.installed
 	$(PY) -m bench $(BENCH_ARGS)
+
+# System test (root, ~1 min; ~2 more the first time: debootstrap, cached in
+# /var/cache/gopro-manager-systemtest): the hardened unit under a real systemd
+# in a systemd-nspawn container joined to the emulated car; route and bind mode.
+system-test: $(VENV)/.installed
+	$(PY) -m tests.system.run $(SYSTEM_TEST_ARGS)
 
 demo: $(VENV)/.installed
 	$(PY) gopro_manager.py demo

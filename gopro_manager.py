@@ -35,6 +35,12 @@ def _load(args) -> Config:
     return load_config(find_config(args.config, HERE))
 
 
+def _in_private_tmp(path: str) -> bool:
+    """True for paths in /tmp or /var/tmp, which PrivateTmp=yes makes the daemon's own."""
+    parts = Path(path).parts
+    return parts[:2] == ("/", "tmp") or parts[:3] == ("/", "var", "tmp")
+
+
 def cmd_run(args) -> int:
     """Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the config.
 
@@ -53,6 +59,11 @@ def cmd_run(args) -> int:
     setup_logging(config.log_level)
     for warning in config.warnings:
         log.warning("config: %s", warning)
+    if notifier.enabled:
+        for key, path in (("TRIGGER_PATH", config.trigger_path), ("STATUS_PATH", config.status_path)):
+            if path and _in_private_tmp(path):
+                log.warning("config: %s %s: the unit gives the daemon a private /tmp (PrivateTmp=yes), so "
+                            "nobody else sees this file; use a path in /run/gopro-manager", key, path)
     log.info("gopro-manager starting: %d camera(s), NETWORK_MODE %s, config %s",
              len(config.cameras), config.network_mode, config.source)
 

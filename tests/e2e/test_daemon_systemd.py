@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from camrig.emulator.rig import GATTTOOL
+from gopro_manager import _in_private_tmp
 
 from .helpers import find_events, log_lines
 
@@ -158,6 +159,8 @@ def test_sigterm_leaves_cameras_recording_by_default(make_loopback_rig, notify_s
     assert rig.recording() == [True, True], "ON_EXIT 'leave' must leave the cameras recording"
     for k in (1, 2):
         assert not find_events(rig, k, "shutter_off", since=t0), rig.describe()
+    # Under systemd (NOTIFY_SOCKET set) a trigger file in /tmp is worth a warning: PrivateTmp=yes.
+    assert bool(log_lines(rig, "TRIGGER_PATH", "PrivateTmp")) == _in_private_tmp(str(rig.trigger_path))
 
 
 def test_sigterm_with_on_exit_stop_stops_them_and_still_exits_in_time(make_loopback_rig, notify_socket):
