@@ -130,7 +130,8 @@ def wheelhouse() -> Path:
     if (house / ".gmst-complete").exists():
         log(f"wheelhouse: cached {house}")
         return house
-    shutil.rmtree(house, ignore_errors=True)
+    for old in CACHE.glob("wheelhouse-*"):   # an older requirements.txt's
+        shutil.rmtree(old, ignore_errors=True)
     house.mkdir(parents=True)
     log(f"wheelhouse: pip wheel -r requirements.txt into {house}")
     run([sys.executable, "-m", "pip", "wheel", "--quiet", "-r", REPO / "requirements.txt", "-w", house],
@@ -458,8 +459,8 @@ def run_mode(mode: str, base: Path, wheels: Path, checks: Checks, *, keep: bool)
             return None
 
         checks.check("gopro_manager.py status (any user) shows the restarted daemon's cameras recording",
-                     lambda: wait_until(lambda: status_as_user() is None and True, SLOW,
-                                        message="status table: all recording"))
+                     lambda: wait_until(lambda: status_as_user() is None, SLOW,
+                                        message="status table: all recording") and None)
 
         def reload():
             c.sh("systemctl", "reload", "gopro-manager", timeout=60)
