@@ -41,6 +41,21 @@ def _in_private_tmp(path: str) -> bool:
     return parts[:2] == ("/", "tmp") or parts[:3] == ("/", "var", "tmp")
 
 
+CAP_NET_ADMIN = 12  # <linux/capability.h>
+
+
+def has_capability(cap: int, *, status_path: str = "/proc/self/status") -> bool | None:
+    """Whether this process has capability ``cap`` in its effective set (None: cannot tell)."""
+    try:
+        with open(status_path, encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> cap & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def cmd_run(args) -> int:
     """Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the config.
 
@@ -67,6 +82,10 @@ def cmd_run(args) -> int:
     log.info("gopro-manager starting: %d camera(s), NETWORK_MODE %s, config %s",
              len(config.cameras), config.network_mode, config.source)
 
+    if config.network_mode == "route" and has_capability(CAP_NET_ADMIN) is False:
+        # Otherwise every `ip route replace` fails and the cameras merely look asleep.
+        log.error("NETWORK_MODE 'route' needs CAP_NET_ADMIN, which this process lacks: run it from the "
+                  "unit (AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW) or use NETWORK_MODE 'bind'")
     assembly = Assembly(config)
     workers = [assembly.worker(config, cam) for cam in config.cameras]
     for w in workers:

@@ -123,3 +123,13 @@ def test_network_mode_change_replaces_every_worker(daemon):
     reload(ctl, cfg(GOPROS=[dict(cam("front", 1), iface="lo")], NETWORK_MODE="bind"))
     assert ctl.workers[0] is not front and ctl.workers[0].alive and not front.alive
     assert ctl.assembly.parts("front").link.kind == "bind"
+
+
+def test_capability_is_read_from_proc_status(tmp_path):
+    from gopro_manager import CAP_NET_ADMIN, has_capability
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nCapEff:\t0000000000003000\n")
+    assert has_capability(CAP_NET_ADMIN, status_path=str(status)) is True
+    status.write_text("Name:\tpython\nCapEff:\t0000000000002000\n")
+    assert has_capability(CAP_NET_ADMIN, status_path=str(status)) is False
+    assert has_capability(CAP_NET_ADMIN, status_path=str(tmp_path / "missing")) is None
