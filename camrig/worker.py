@@ -292,12 +292,15 @@ class CameraWorker:
         self._set_state(State.RECORDING if on else State.IDLE, "shutter on" if on else "shutter off")
 
     def _check(self) -> None:
+        # Compare the answer with what was wanted when the request went out: a trigger change
+        # during the request is the loop's next fast-path shutter, not a shutter the camera
+        # ignored (counting it as one put a flapping trigger's camera in fault for 2 s).
+        wanted = self._wanted
         status = self.driver.status()
         self._observe(status)
         self._contact_ok()
         if not status.encoding_active and self._wall_clock_moved():
             self._set_camera_clock()                   # not while recording: a file is open
-        wanted = self._wanted
         if status.sd_error:
             self._power_cycle(f"SD card error (sd_status {status.sd_status})")
             return
