@@ -287,8 +287,9 @@ class CameraWorker:
         with self._cond:
             self.recording = None   # commanded, not yet confirmed by the camera's status 10
         self.confirm_at = self.clock() + self.confirm_delay
-        if on:
-            self.shutter_tries += 1
+        # Tries to start in a row while recording stays wanted; a shutter off (the trigger went
+        # off, or flapped) ends the series, so a flapping trigger never looks like a dead camera.
+        self.shutter_tries = self.shutter_tries + 1 if on else 0
         self._set_state(State.RECORDING if on else State.IDLE, "shutter on" if on else "shutter off")
 
     def _check(self) -> None:

@@ -155,3 +155,21 @@ def test_scheduling_does_not_follow_the_wall_clock():
     # ~7 polls in 1.5 s at 0.2 s; the jumping wall clock neither stops nor floods them.
     assert 3 <= results["jumping"] <= 15, results
     assert abs(results["jumping"] - results["steady"]) <= 3, results
+
+
+def test_flapping_trigger_does_not_fault_a_healthy_camera():
+    """A trigger that flaps (a loose wire, a file toggled by a script) sends on, off, on, off, on:
+    that is one attempt to start, not three. Counting every "on" as a failed try put a healthy
+    camera into `fault` ("does not record after N shutters"), where it stays while not wanted
+    and from where it only comes back through a whole wake."""
+    from camrig.worker import State
+    worker, driver = _worker(JumpingWallclock(Y2026), keep_awake=None)
+    worker.state = State.IDLE
+    for on in (True, False, True, False, True, False, True):
+        worker.set_wanted(on)
+        worker._reconcile(on, True, False)
+    # The camera is slow to start this time: its first status after the shutter says "not yet".
+    driver.recording = False
+    worker._check()
+    assert worker.state != State.FAULT, worker.last_error
+    assert driver.calls[-1] == "shutter True"     # it simply tries again
