@@ -190,7 +190,7 @@ class LegacyWaker:
         name = self.camera.name
         ble_done = False
         if not self.associated():
-            self._ble_wifi_on(stop, on_step)
+            self._ble_wifi_on(stop, on_step, deadline)
             ble_done = True
             self._wait_association(deadline, stop, on_step)
         if self._wol_and_probe(deadline if ble_done else self.clock() + min(self.timeout, 8.0), stop, on_step):
@@ -199,18 +199,18 @@ class LegacyWaker:
             # Associated (or no way to tell, as on an address link) yet silent:
             # the camera's Wi-Fi may be off behind a link that looks up.
             log.info("%s: no answer to Wake-on-LAN; trying BLE Wi-Fi-on", name)
-            self._ble_wifi_on(stop, on_step)
+            self._ble_wifi_on(stop, on_step, deadline)
             self._wait_association(deadline, stop, on_step)
             if self._wol_and_probe(deadline, stop, on_step):
                 return
         raise WakeFailed(f"no answer to Wake-on-LAN and probe within {self.timeout:.0f} s", camera=name)
 
-    def _ble_wifi_on(self, stop, on_step):
+    def _ble_wifi_on(self, stop, on_step, deadline):
         if self.ble is None:
             raise WakeFailed("Wi-Fi is off and the camera has no bt_mac: cannot turn it on over BLE",
                              camera=self.camera.name)
         on_step("ble wifi-on")
-        self.ble.wifi_on(self.camera.bt_mac, camera=self.camera.name, stop=stop)
+        self.ble.wifi_on(self.camera.bt_mac, camera=self.camera.name, stop=stop, deadline=deadline)
 
     def _wait_association(self, deadline, stop, on_step):
         on_step("association")

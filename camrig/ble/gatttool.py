@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 
 import pexpect
 
@@ -89,41 +90,63 @@ class GatttoolBle:
     def __repr__(self) -> str:
         return f"<GatttoolBle {self.gatttool} adapter={self.adapter}>"
 
-    def wifi_on(self, bt_mac: str, *, camera: str, stop: threading.Event | None = None) -> None:
+    def wifi_on(self, bt_mac: str, *, camera: str, stop: threading.Event | None = None,
+                deadline: float | None = None) -> None:
         """Turn the camera's Wi-Fi AP on. Raises BleError (with ``reason``) after the last attempt."""
-        self.write(bt_mac, WIFI_ON, camera=camera, stop=stop)
+        self.write(bt_mac, WIFI_ON, camera=camera, stop=stop, deadline=deadline)
 
-    def write(self, bt_mac: str, value_hex: str, *, camera: str, stop: threading.Event | None = None) -> str:
+    def write(self, bt_mac: str, value_hex: str, *, camera: str, stop: threading.Event | None = None,
+              deadline: float | None = None) -> str:
         """Write ``value_hex`` to the command characteristic (handle 0x2f, else 0x33), with retries.
 
-        Returns the handle that took the write. Raises BleError.
+        ``deadline`` (``time.monotonic()`` seconds, e.g. the wake's) bounds the retries, the
+        wait for the adapter and the back-off: the first attempt always runs (at most
+        ``timeout``), later ones only within the deadline, so a gatttool that hangs stretches a
+        wake past WAKE_TIMEOUT by one BLE_TIMEOUT at most (not attempts × BLE_TIMEOUT +
+        back-off). Returns the handle that took the write. Raises BleError.
         """
         stop = stop or threading.Event()
         delay = self.backoff
         last: BleError | None = None
+
+        def remaining() -> float | None:
+            return None if deadline is None else deadline - time.monotonic()
+
         for attempt in range(1, self.attempts + 1):
             if stop.is_set():
                 break
+            left = remaining()
+            if attempt > 1 and left is not None and left <= 0:
+                break
+            wait = -1 if left is None else (max(left, 0.0) if attempt > 1 else max(left, self.timeout))
+            if not self._lock.acquire(timeout=wait):
+                last = BleError("BLE adapter busy with another camera until the wake deadline",
+                                camera=camera, reason="busy")
+                break
             try:
-                with self._lock:
-                    return self._dialogue(bt_mac, value_hex, camera)
+                left = remaining()
+                timeout = self.timeout if left is None or attempt == 1 else max(0.1, min(self.timeout, left))
+                return self._dialogue(bt_mac, value_hex, camera, timeout=timeout)
             except BleError as exc:
                 last = exc
                 level = logging.WARNING if attempt == self.attempts else logging.INFO
                 log.log(level, "%s: BLE write %s attempt %d/%d failed: %s", camera, value_hex, attempt,
                         self.attempts, exc.args[0] if exc.args else exc)
-                if exc.reason == "auth":
-                    break  # a person must bond the camera; retrying cannot help
+                if exc.reason in ("auth", "missing"):
+                    break  # a person must bond the camera / install gatttool; retrying cannot help
+            finally:
+                self._lock.release()
             if attempt < self.attempts:
-                stop.wait(delay)
+                left = remaining()
+                stop.wait(delay if left is None else max(0.0, min(delay, left)))
                 delay = min(delay * 2, 8.0)
         raise last or BleError("BLE write abandoned (stopping)", camera=camera, reason="stopped")
 
-    def _dialogue(self, bt_mac: str, value_hex: str, camera: str) -> str:
+    def _dialogue(self, bt_mac: str, value_hex: str, camera: str, *, timeout: float | None = None) -> str:
         argv = ["-i", self.adapter, "-t", "random", "-b", bt_mac.upper(), "-I"]
         prompt = re.escape(f"[{bt_mac.upper()}][LE]>")
         try:
-            child = pexpect.spawn(self.gatttool, argv, timeout=self.timeout, encoding="utf-8",
+            child = pexpect.spawn(self.gatttool, argv, timeout=timeout or self.timeout, encoding="utf-8",
                                   codec_errors="replace", env=self.env, echo=False)
         except pexpect.ExceptionPexpect as exc:
             raise BleError(f"cannot run {self.gatttool}: {exc}", camera=camera, reason="missing") from None
@@ -164,5 +187,5 @@ class GatttoolBle:
         if index == n + 2:
             tail = (child.before or "").strip().splitlines()[-1:] or ["no output"]
             raise BleError(f"gatttool exited during {step}: {tail[0]}", camera=camera, reason="exited")
-        raise BleError(f"gatttool {step}: no answer within {self.timeout:.0f} s", camera=camera,
+        raise BleError(f"gatttool {step}: no answer within {child.timeout:.0f} s", camera=camera,
                        reason="timeout")

@@ -344,7 +344,9 @@ class BleakLegacyBle:
         self.loop = loop
         self.timeout = timeout
 
-    def wifi_on(self, bt_mac: str, *, camera: str, stop: threading.Event | None = None) -> None:
+    def wifi_on(self, bt_mac: str, *, camera: str, stop: threading.Event | None = None,
+                deadline: float | None = None) -> None:
+        # ``deadline`` (the wake's) is not needed here: one connection, bounded by ``timeout``.
         session = OpenGoProBle(bt_mac, camera=camera, factory=self.factory, loop=self.loop,
                                timeout=self.timeout, register=())
         try:

@@ -398,7 +398,9 @@ def test_gatttool_missing(make_ns_rig):
     rig.camera(1).fault("wifi_off")
     rig.wait_until(lambda: log_lines(rig, "cam1", "wake failed", "cannot run"), SLOW,
                    message="cam1: wake failed, gatttool cannot run")
-    assert cam_status(rig, 1)["state"] in ("asleep", "waking")
+    rig.wait_until(lambda: cam_status(rig, 1)["state"] in ("asleep", "waking"), 5,
+                   message="status file: cam1 not recording")
+    assert "cannot run" in (cam_status(rig, 1)["last_error"] or "")
     assert starts(rig)[1] == before[1] and not find_events(rig, 2, "record_stop", since=t)
     # A person switches the camera on (its AP comes back): no BLE needed, it records again.
     rig.camera(1).fault("reboot")
@@ -478,3 +480,61 @@ def test_interface_missing_at_start_appears_later(make_ns_rig, mode):
                    message="cam2 recording once its adapter appears")
     assert not find_events(rig, 1, "record_stop", since=t)
     no_daemon_exceptions(rig)
+
+
+# --- the wake deadline holds whatever gatttool does (no rig needed) --------------------------------
+
+def _ble(tmp_path, **kw):
+    from camrig.ble.gatttool import GatttoolBle
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    env = {**os.environ, "GOPRO_EMU_DIR": str(tmp_path)}
+    return GatttoolBle(str(root / "camrig" / "emulator" / "gatttool"), env=env, **kw)
+
+
+def test_hanging_gatttool_is_bounded_by_the_wake_deadline(tmp_path):
+    """gatttool that never answers: 4 attempts × BLE_TIMEOUT + back-off would be 47 s with the
+    defaults, longer than WAKE_TIMEOUT; the wake's deadline bounds the whole BLE step."""
+    from camrig.emulator.legacy_gopro import LegacyGoPro, ble_socket_path
+    from camrig.errors import BleError
+    bt = "02:47:50:b7:00:09"
+    cam = LegacyGoPro("front", bt_mac=bt, control_path=ble_socket_path(bt, str(tmp_path)), delay_ms=0,
+                      start="wifi-off")
+    with cam:
+        cam.fault("ble_error", error="hang")
+        ble = _ble(tmp_path, timeout=2.0, attempts=4, backoff=1.0)
+        start = time.monotonic()
+        with pytest.raises(BleError):
+            ble.wifi_on(bt, camera="front", deadline=start + 3.0)
+        assert time.monotonic() - start < 4.5
+
+
+def test_missing_gatttool_is_not_retried(tmp_path):
+    from camrig.errors import BleError
+    ble = _ble(tmp_path, timeout=2.0, attempts=4, backoff=1.0)
+    ble.gatttool = str(tmp_path / "no-gatttool")
+    start = time.monotonic()
+    with pytest.raises(BleError, match="cannot run"):
+        ble.wifi_on("02:47:50:b7:00:09", camera="front")
+    assert time.monotonic() - start < 1.0, "retried a gatttool that does not exist"
+
+
+def test_waker_gives_the_ble_step_its_deadline():
+    from camrig.config import CameraConfig
+    from camrig.errors import WakeFailed
+    from camrig.link import AddressLink
+    from camrig.wake import LegacyWaker
+
+    seen = {}
+
+    class Ble:
+        def wifi_on(self, bt_mac, *, camera, stop=None, deadline=None):
+            seen["deadline"] = deadline
+
+    cam = CameraConfig(name="front", iface=None, ssid=None, wifi_mac=None, bt_mac="02:47:50:b7:00:09",
+                       address="127.0.0.1")
+    waker = LegacyWaker(cam, AddressLink("front", "127.0.0.1"), lambda: None, ble=Ble(),
+                        associated=lambda: False, timeout=1.0)
+    start = time.monotonic()
+    with pytest.raises(WakeFailed):
+        waker.wake(__import__("threading").Event())
+    assert seen["deadline"] is not None and start < seen["deadline"] <= start + 1.0 + 0.1

@@ -91,7 +91,7 @@ class FakeBle:
         self.calls = []
         self.fail = fail
 
-    def wifi_on(self, bt_mac, *, camera, stop=None):
+    def wifi_on(self, bt_mac, *, camera, stop=None, deadline=None):
         self.calls.append(bt_mac)
         if self.fail:
             raise BleError("gatttool connect: Connection refused (111)", camera=camera, reason="refused")
@@ -127,7 +127,7 @@ def test_wifi_off_camera_gets_ble_wifi_on_first():
     cam, steps = Camera(associated=False), []
 
     class AssociatingBle(FakeBle):
-        def wifi_on(self, bt_mac, *, camera, stop=None):
+        def wifi_on(self, bt_mac, *, camera, stop=None, deadline=None):
             super().wifi_on(bt_mac, camera=camera, stop=stop)
             cam.associated = True
 
