@@ -14,7 +14,8 @@ not depend on the daemon's opinion). Per camera it reports:
 - **restarts**: recordings the daemon started while the trigger was already on (after the
   camera stopped by itself, rebooted, jammed its card, lost Wi-Fi…).
 - faults injected, and the daemon's exceptions (``unexpected error`` / ``Traceback`` lines in
-  its log; target 0), its RSS and open file descriptors after warm-up and at the end (targets:
+  its log; target 0), its RSS and open file descriptors after warm-up and at the end, each
+  counted when every camera has settled (targets:
   growth ≤ 5 MB, no fd growth).
 
 Exit status 0 when every target is met, 1 otherwise, 2 when it cannot run here.
@@ -129,6 +130,18 @@ def proc_stats(pid: int) -> tuple[float, int]:
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def steady(rig, trigger: bool) -> bool:
+    """Every camera as the trigger wants it, confirmed by its status, nobody degraded: the moment
+    to count the daemon's fds and RSS (a wake in flight holds a gatttool pty and sockets)."""
+    want = "recording" if trigger else "idle"
+    try:
+        rows = rig.status()["cameras"]
+        return (rig.recording() == [trigger] * rig.n
+                and all(c["state"] == want and c["recording"] is trigger and not c["degraded"] for c in rows))
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def inject(rig, cam: Camera, name: str, now: float, rnd: random.Random, log) -> None:
     duration, grace = FAULTS[name]
     ctl = rig.camera(cam.k)
@@ -181,14 +194,21 @@ def run(args) -> int:
         next_fault = t0 + rnd.uniform(10, 20)
         warm_stats = None
         on_intervals: list = []     # [on, off] monotonic times of the trigger
+        fd_trace: list = []         # the daemon's open fds every 10 s, whatever it is doing
         print(f"soak: {args.cameras} cameras, {args.minutes:g} min, seed {args.seed}, mode {args.mode}, "
               f"daemon pid {pid}, started {start_wall}", flush=True)
         while True:
             now = time.monotonic()
             if now >= end:
                 break
-            if warm_stats is None and now - t0 >= min(60.0, args.minutes * 60 / 4):
+            warm_at = min(60.0, args.minutes * 60 / 4)
+            if (warm_stats is None and now - t0 >= warm_at and all(now >= c.busy_until for c in cams)
+                    and steady(rig, trigger)):
+                time.sleep(2)
                 warm_stats = proc_stats(pid)
+                log(f"after warm-up: RSS {warm_stats[0]:.1f} MB, {warm_stats[1]} fds")
+            if now - t0 >= len(fd_trace) * 10:
+                fd_trace.append(proc_stats(pid)[1])
             # trigger
             if now >= next_trigger:
                 trigger = not trigger
@@ -205,7 +225,7 @@ def run(args) -> int:
                     if now >= item[0]:
                         item[1]()
                         cam.pending_clear.remove(item)
-            if now >= next_fault:
+            if now >= next_fault and (warm_stats is not None or now - t0 < warm_at - 40):
                 free = [c for c in cams if now >= c.busy_until]
                 # never all cameras at once: at least one camera stays fault-free
                 if len(free) > 1 or (len(free) == 1 and sum(now < c.busy_until for c in cams) < len(cams) - 1):
@@ -233,6 +253,18 @@ def run(args) -> int:
             for _, clear in cam.pending_clear:
                 clear()
             account(cam, on_intervals, t_end)
+        # Quiet end: no fault left, every camera settled (up to 90 s), then count.
+        for k in range(1, args.cameras + 1):
+            ctl = rig.camera(k)
+            for name in ("http_500", "bad_json", "truncated_json", "no_key_10"):
+                ctl.fault(name, on=False)
+            ctl.fault("slow", seconds=0)
+            ctl.fault("ble_error", error=None)
+            rig.ip("link", "set", f"wlan{k}", "up", netns=rig.car_ns)
+        settle = time.monotonic() + 90
+        while time.monotonic() < settle and not steady(rig, trigger):
+            time.sleep(0.5)
+        time.sleep(2)
         end_stats = proc_stats(pid) if rig.daemon.poll() is None else (float("nan"), -1)
         warm_stats = warm_stats or end_stats
         text = rig.daemon_log()
@@ -252,10 +284,13 @@ def run(args) -> int:
     fd_growth = end_stats[1] - warm_stats[1]
     print()
     print(f"daemon exceptions: {exceptions} (target 0)")
-    print(f"daemon RSS: {warm_stats[0]:.1f} MB after warm-up → {end_stats[0]:.1f} MB at the end "
+    print(f"daemon RSS: {warm_stats[0]:.1f} MB after warm-up → {end_stats[0]:.1f} MB at the quiet end "
           f"(growth {rss_growth:+.1f} MB, target ≤ 5)")
-    print(f"daemon open fds: {warm_stats[1]} after warm-up → {end_stats[1]} at the end "
+    print(f"daemon open fds: {warm_stats[1]} after warm-up → {end_stats[1]} at the quiet end "
           f"(growth {fd_growth:+d}, target 0)")
+    if fd_trace:
+        print(f"daemon open fds every 10 s during the run: min {min(fd_trace)}, max {max(fd_trace)}; "
+              f"first 5 {fd_trace[:5]}, last 5 {fd_trace[-5:]}")
     print(f"daemon alive at the end: {alive}; exit status on SIGTERM: {code}")
     if args.keep:
         print(f"workdir kept: {workdir}")
