@@ -340,6 +340,8 @@ def _executable(key, value, err):
 
 
 def _ipv4(key, value, err):
+    if not isinstance(value, str):  # ipaddress would take 167773449 for 10.0.0.9
+        raise err(key, "must be an IPv4 address such as '10.5.5.9'", value)
     try:
         return str(ipaddress.IPv4Address(value))
     except (ValueError, TypeError):
@@ -517,6 +519,8 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
     else:
         address = raw.get("address", default_address)
     try:
+        if not isinstance(address, str):  # ipaddress would take 167773449 for 10.0.0.9
+            raise TypeError(address)
         address = str(ipaddress.IPv4Address(address))
     except (ValueError, TypeError):
         raise field_err("address", "must be an IPv4 address", address) from None

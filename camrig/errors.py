@@ -16,6 +16,7 @@ class CamRigError(Exception):
 
     def __init__(self, message: str, *, camera: str | None = None):
         self.camera = camera
+        self.detail = message  # the message without the camera's name, for logs that name it already
         super().__init__(f"{camera}: {message}" if camera else message)
 
 
@@ -38,6 +39,7 @@ class ConfigError(CamRigError):
         shown = "" if value is ... else f": got {value!r}"
         Exception.__init__(self, f"{where}{key}{who}: {message}{shown}")
         self.camera = camera
+        self.detail = str(self)
 
 
 class LinkError(CamRigError):

@@ -250,7 +250,7 @@ class CameraWorker:
         # asleep or fault
         if self._wanted and now >= self.retry_at:
             self._wake_and_apply()
-        elif check and self.state == State.ASLEEP:
+        elif check and (self.state == State.ASLEEP or self.state == State.FAULT and now >= self.retry_at):
             self._quiet_probe()
 
     # --- steps --------------------------------------------------------------------------------
@@ -384,7 +384,7 @@ class CameraWorker:
             if self._stop.is_set():
                 return
             self.failures += 1
-            self.last_error = str(exc.args[0]) if exc.args else str(exc)
+            self.last_error = exc.detail
             self.retry_at = self.clock() + _backoff(self.failures)
             self.log.warning("wake failed: %s; next try in %.0f s", self.last_error, self.retry_at - self.clock())
             self._set_state(State.ASLEEP, "wake failed")
@@ -448,7 +448,7 @@ class CameraWorker:
 
     def _failed(self, exc: CamRigError) -> None:
         """An exchange failed: decide what the camera's state now is."""
-        msg = str(exc.args[0]) if exc.args else str(exc)
+        msg = exc.detail
         with self._cond:
             self.last_error = msg
         if isinstance(exc, LinkError) and exc.permanent:

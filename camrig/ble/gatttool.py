@@ -131,7 +131,7 @@ class GatttoolBle:
                 last = exc
                 level = logging.WARNING if attempt == self.attempts else logging.INFO
                 log.log(level, "%s: BLE write %s attempt %d/%d failed: %s", camera, value_hex, attempt,
-                        self.attempts, exc.args[0] if exc.args else exc)
+                        self.attempts, exc.detail)
                 if exc.reason in ("auth", "missing"):
                     break  # a person must bond the camera / install gatttool; retrying cannot help
             finally:

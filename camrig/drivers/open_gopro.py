@@ -104,9 +104,7 @@ def date_time_path(when: dt.datetime, model: str) -> str:
 
 def _unreachable(exc: BleError, camera: str) -> CameraUnreachable:
     """A failed BLE exchange, as the worker understands it: the camera is out of reach."""
-    msg = exc.args[0] if exc.args else str(exc)
-    prefix = f"{camera}: "
-    return CameraUnreachable(f"BLE: {msg[len(prefix):] if msg.startswith(prefix) else msg}", camera=camera)
+    return CameraUnreachable(f"BLE: {exc.detail}", camera=camera)
 
 
 class OpenGoProHttp:

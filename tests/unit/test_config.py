@@ -181,3 +181,13 @@ def test_owned_by_someone_else_is_refused(tmp_path):
     os.chown(path, 65534, 65534)
     with pytest.raises(ConfigError, match="owned by uid 65534"):
         load_config(path)
+
+
+@pytest.mark.parametrize("values,key", [
+    ({"GOPROS": [CAM], "CAMERA_ADDRESS": 167773449}, "CAMERA_ADDRESS"),
+    ({"GOPROS": [{"iface": "wlan1", "address": 167773449}]}, "GOPROS[0].address"),
+])
+def test_an_integer_is_not_an_address(values, key):
+    with pytest.raises(ConfigError, match="IPv4") as info:
+        config_from_mapping(values)
+    assert info.value.key == key

@@ -94,3 +94,21 @@ def test_snapshot_and_repr_show_live_state(rig):
     snap = worker.snapshot()
     assert snap["name"] == "front" and snap["state"] == "idle" and snap["battery_percent"] is not None
     assert repr(worker).startswith("<CameraWorker front state=idle")
+
+
+def test_last_error_does_not_repeat_the_camera_name(rig):
+    cam, worker = rig
+    wait_for(lambda: worker.state == State.IDLE)
+    cam.fault("http_500", on=True)
+    worker.request_check()
+    wait_for(lambda: worker.snapshot()["last_error"])
+    assert not worker.snapshot()["last_error"].startswith("front:")
+
+
+def test_idle_camera_in_fault_is_probed_again_once_its_back_off_ends(rig):
+    cam, worker = rig
+    wait_for(lambda: worker.state == State.IDLE)
+    worker._fault("test fault")            # as after repeated failures
+    worker.retry_at = worker.clock()       # back-off over
+    worker.request_check()
+    wait_for(lambda: worker.state == State.IDLE)
