@@ -17,7 +17,13 @@ def find_events(rig, k: int, what: str, *, since: float = float("-inf"), **detai
             if e["what"] == what and e["t"] >= since and all(e.get(f) == v for f, v in detail.items())]
 
 
-def log_lines(rig, *words: str) -> list[str]:
-    """Daemon log lines containing every one of ``words`` (case-insensitive)."""
+def log_mark(rig) -> int:
+    """How many lines the daemon log has now: pass it as ``after=`` to see only what comes next
+    (rigs shared by several tests keep every earlier test's lines)."""
+    return len(rig.daemon_log().splitlines())
+
+
+def log_lines(rig, *words: str, after: int = 0) -> list[str]:
+    """Daemon log lines (from line ``after`` on) containing every one of ``words`` (case-insensitive)."""
     words = tuple(w.lower() for w in words)
-    return [line for line in rig.daemon_log().splitlines() if all(w in line.lower() for w in words)]
+    return [line for line in rig.daemon_log().splitlines()[after:] if all(w in line.lower() for w in words)]

@@ -26,7 +26,7 @@ import pytest
 from camrig.emulator.rig import NamespaceRig
 
 from .conftest import _namespaces, unique_prefix
-from .helpers import find_events, log_lines
+from .helpers import find_events, log_lines, log_mark
 
 N = 4
 SLOW = 45.0                 # generous bound for "eventually"
@@ -128,12 +128,13 @@ def test_link_down_mid_recording_and_back(car):
     rig = car
     before = healthy(rig)
     t = time.monotonic()
+    mark = log_mark(rig)
     rig.ip("link", "set", "wlan1", "down", netns=rig.car_ns)
     rig.wait_until(lambda: cam_status(rig, 1)["state"] in ("asleep", "waking") and cam_status(rig, 1)["last_error"],
                    SLOW, message="cam1 seen unreachable")
     time.sleep(3)   # a few wake attempts while the link is down
     assert_others_undisturbed(rig, 1, before, t)
-    assert log_lines(rig, "cam1", "unreachable")
+    assert log_lines(rig, "cam1", "unreachable", after=mark)
     rig.ip("link", "set", "wlan1", "up", netns=rig.car_ns)
     rig.wait_until(lambda: cam_status(rig, 1)["state"] == "recording" and cam_status(rig, 1)["recording"], SLOW,
                    message="cam1 back to recording once its link is up")
@@ -298,10 +299,13 @@ def test_gatttool_fails(car, error, reason):
     before = healthy(rig)
     rig.camera(k).fault("ble_error", error=error)
     t = time.monotonic()
+    mark = log_mark(rig)
     rig.camera(k).fault("wifi_off")
-    rig.wait_until(lambda: log_lines(rig, f"cam{k}", "wake failed", reason), SLOW,
+    rig.wait_until(lambda: log_lines(rig, f"cam{k}", "wake failed", reason, after=mark), SLOW,
                    message=f"cam{k}: wake failed naming {reason!r}")
-    assert cam_status(rig, k)["state"] in ("asleep", "waking")
+    # The status file follows at the controller's next publish (every cycle).
+    rig.wait_until(lambda: cam_status(rig, k)["state"] in ("asleep", "waking"), 5,
+                   message=f"cam{k} shown asleep or waking")
     assert reason in (cam_status(rig, k)["last_error"] or "") or cam_status(rig, k)["state"] == "waking"
     assert_others_undisturbed(rig, k, before, t)
     rig.camera(k).fault("ble_error", error=None)
@@ -318,9 +322,10 @@ def test_wake_on_lan_ignored(car):
     before = healthy(rig)
     rig.camera(k).fault("ignore_wol", on=True)
     t = time.monotonic()
+    mark = log_mark(rig)
     rig.camera(k).fault("asleep")
     rig.wait_until(lambda: len(find_events(rig, k, "wol", since=t, ignored=True)) >= 3
-                   and log_lines(rig, f"cam{k}", "wake failed"), SLOW,
+                   and log_lines(rig, f"cam{k}", "wake failed", after=mark), SLOW,
                    message=f"cam{k}: Wake-on-LAN sent again and again, wake failed")
     assert rig.recording()[k - 1] is False
     assert cam_status(rig, k)["state"] in ("asleep", "waking")
