@@ -17,6 +17,7 @@ import time
 from camrig.config import CameraConfig
 from camrig.drivers.gpcontrol import CameraStatus, date_time_param
 from camrig.worker import CameraWorker
+from tests.polling import eventually
 
 Y1970 = 3600.0                                     # 1970-01-01 01:00 UTC: a Pi booted without RTC
 Y2026 = dt.datetime(2026, 11, 21, 10, 0).timestamp()
@@ -76,28 +77,19 @@ def _worker(wallclock, **kw):
     return worker, driver
 
 
-def _wait(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_no_1970_date_is_sent_and_the_camera_clock_is_set_once_the_wall_clock_is_right():
     wall = JumpingWallclock(Y1970)
     worker, driver = _worker(wall, keep_awake=None)
     worker.start()
     try:
         worker.set_wanted(True)                           # wake it: the clock is set after a wake
-        assert _wait(lambda: driver.recording)
+        assert eventually(lambda: driver.recording)
         assert driver.dates == [], "a 1970 date was sent to the camera"
         worker.set_wanted(False)
-        assert _wait(lambda: not driver.recording)
+        assert eventually(lambda: not driver.recording)
         wall.now = Y2026                                  # NTP / GPS sets the time
         worker.request_check()
-        assert _wait(lambda: driver.dates), "camera clock never set after the wall clock was corrected"
+        assert eventually(lambda: driver.dates), "camera clock never set after the wall clock was corrected"
         assert abs((driver.dates[-1] - dt.datetime.fromtimestamp(Y2026)).total_seconds()) < 60
     finally:
         worker.stop()
@@ -109,9 +101,9 @@ def test_camera_clock_is_set_again_after_a_jump_but_never_while_recording():
     worker.start()
     try:
         worker.request_check()                            # a camera found awake and idle:
-        assert _wait(lambda: driver.dates)                # its clock is set at the first check
+        assert eventually(lambda: driver.dates)                # its clock is set at the first check
         worker.set_wanted(True)
-        assert _wait(lambda: driver.recording)
+        assert eventually(lambda: driver.recording)
         assert len(driver.dates) == 1
         wall.now = Y2026                                  # jump forward five days while recording
         for _ in range(3):
@@ -119,9 +111,9 @@ def test_camera_clock_is_set_again_after_a_jump_but_never_while_recording():
             time.sleep(0.1)
         assert len(driver.dates) == 1, "clock set while the camera records"
         worker.set_wanted(False)
-        assert _wait(lambda: not driver.recording)
+        assert eventually(lambda: not driver.recording)
         worker.request_check()
-        assert _wait(lambda: len(driver.dates) == 2)
+        assert eventually(lambda: len(driver.dates) == 2)
         assert abs((driver.dates[-1] - dt.datetime.fromtimestamp(Y2026)).total_seconds()) < 60
         for _ in range(3):                               # and only once per jump
             worker.request_check()
@@ -146,7 +138,7 @@ def test_scheduling_does_not_follow_the_wall_clock():
         worker.start()
         try:
             worker.set_wanted(True)
-            assert _wait(lambda: driver.recording)
+            assert eventually(lambda: driver.recording)
             start = len(driver.calls)
             time.sleep(1.5)
             results[name] = driver.calls[start:].count("status")

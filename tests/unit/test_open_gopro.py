@@ -19,6 +19,7 @@ from camrig.drivers.open_gopro import (OpenGoProBleDriver, OpenGoProHttp, date_t
                                        status_from_values)
 from camrig.errors import BleError, CameraRejected, CameraUnreachable, ConfigError
 from camrig.http import Response
+from tests.polling import eventually
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "open_gopro"
 STATE = FIXTURES / "state_2022-01-04.json"
@@ -325,27 +326,18 @@ def emulated(ble_loop):
     cam.close()
 
 
-def _wait(pred, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_connect_wakes_and_ble_controls_the_emulated_hero9(emulated):
     cam, session, pushes = emulated
     assert cam.power == "asleep"
     session.connect()
     assert cam.power == "on" and session.connected
     driver = OpenGoProBleDriver(session, "roof", "hero9")
-    assert _wait(lambda: driver.status().ready)
+    assert eventually(lambda: driver.status().ready, timeout=3.0)
     st = driver.status()          # a 45-byte answer: extended header + continuation packets
     assert st.remaining_space_kb == 25630304 and st.battery_percent == 36 and st.sd_status == 0
     driver.shutter(True)
     assert cam.state()["recording"] and driver.status().encoding_active
-    assert _wait(lambda: session.pushed.get(10) == 1) and any(v.get(10) == 1 for v in pushes)
+    assert eventually(lambda: session.pushed.get(10) == 1, timeout=3.0) and any(v.get(10) == 1 for v in pushes)
     driver.keep_alive()
     driver.set_date_time(dt.datetime(2026, 11, 21, 9, 5, 7))
     driver.shutter(False)
@@ -363,9 +355,9 @@ def test_emulated_camera_faults_reach_the_session(emulated):
     assert info.value.reason == "connect" and "Connection refused" in str(info.value)
     cam.fault("ble_error", error=None)
     session.connect()
-    assert _wait(lambda: cam.system_ready)
+    assert eventually(lambda: cam.system_ready, timeout=3.0)
     cam.fault("ble_drop")
-    assert _wait(lambda: not session.connected)
+    assert eventually(lambda: not session.connected, timeout=3.0)
     session.shutter(True)          # reconnects by itself
     assert cam.state()["recording"]
     cam.fault("ble_error", error="auth")
@@ -412,4 +404,4 @@ def test_emulated_auto_power_down_unless_kept_alive():
             urllib.request.urlopen(f"http://127.0.0.1:{cam.port}/gopro/camera/keep_alive", timeout=3)
             time.sleep(0.2)
         assert cam.power == "on"
-        assert _wait(lambda: cam.power == "asleep", 3.0)
+        assert eventually(lambda: cam.power == "asleep", 3.0)

@@ -15,6 +15,7 @@ from camrig.app import Assembly
 from camrig.config import config_from_mapping
 from camrig.controller import Controller
 from camrig.systemd import Notifier
+from tests.polling import eventually
 
 
 def cam(name, port):
@@ -27,15 +28,6 @@ def cfg(**values):
             "WAKE_TIMEOUT": 1.0, "HTTP_TIMEOUT": 0.5, "CONNECT_TIMEOUT": 0.2}
     base.update(values)
     return config_from_mapping(base)
-
-
-def wait(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
@@ -60,7 +52,7 @@ def daemon():
         holder["next"] = config
         before = ctl.config
         ctl.request_reload()
-        assert wait(lambda: ctl.config is not before or ctl.config == config), "reload did not happen"
+        assert eventually(lambda: ctl.config is not before or ctl.config == config, timeout=10.0), "reload did not happen"
         time.sleep(0.1)
 
     yield factory, start, reload
@@ -74,15 +66,15 @@ def test_gpio_pin_change_moves_the_trigger(daemon):
     factory, start, reload = daemon
     ctl = start(cfg())
     factory.pin(17).drive_low()                      # active low: recording wanted
-    assert wait(lambda: ctl.wanted is True)
+    assert eventually(lambda: ctl.wanted is True, timeout=10.0)
     reload(ctl, cfg(GPIO_BCM_PIN=22))
     assert "22" in repr(ctl.trigger)
     factory.pin(17).drive_high()                     # the old pin no longer counts …
     time.sleep(0.2)
     factory.pin(22).drive_high()
-    assert wait(lambda: ctl.wanted is False)         # … the new one does
+    assert eventually(lambda: ctl.wanted is False, timeout=10.0)         # … the new one does
     factory.pin(22).drive_low()
-    assert wait(lambda: ctl.wanted is True)
+    assert eventually(lambda: ctl.wanted is True, timeout=10.0)
     assert all(w.wanted for w in ctl.workers)
     DigitalInputDevice(17, pin_factory=factory).close()  # pin 17 was released
 
@@ -96,7 +88,7 @@ def test_a_trigger_that_cannot_open_keeps_the_running_one(daemon):
         assert ctl.config.gpio_bcm_pin == 17 and "17" in repr(ctl.trigger)
         assert ctl.config.keep_awake == 7.0              # the rest of the reload still applies
         factory.pin(17).drive_low()
-        assert wait(lambda: ctl.wanted is True)
+        assert eventually(lambda: ctl.wanted is True, timeout=10.0)
     finally:
         blocker.close()
 
