@@ -367,6 +367,9 @@ class LegacyGoPro:
       association_delay  seconds from BLE Wi-Fi-on to Wi-Fi up.
       boot_delay         seconds from wake (WoL, reboot) to status 82 system_ready = 1.
       start              ``awake`` (booted, ready), ``asleep`` (Wi-Fi on, camera asleep) or ``wifi-off``.
+      idle_wifi_off      seconds without any HTTP request (while not recording) after which the camera
+                         turns its Wi-Fi off and sleeps, as a HERO5–8 does after ~10 min (DESIGN.md
+                         "Field facts"); 0 = never.
 
     ``start()`` binds everything and returns; ``close()`` stops it promptly; ``port``,
     ``media_port`` and ``wol_port`` are the bound ports after ``start()``.
@@ -381,7 +384,8 @@ class LegacyGoPro:
                  wifi_mac: str = "04:41:69:00:00:01", bt_mac: str | None = None,
                  fixture: str | os.PathLike = DEFAULT_FIXTURE, capabilities: str | os.PathLike | None = None,
                  delay_ms: float = 20.0, netdev: str | None = None,
-                 association_delay: float = 2.0, boot_delay: float = 0.5, start: str = "awake"):
+                 association_delay: float = 2.0, boot_delay: float = 0.5, start: str = "awake",
+                 idle_wifi_off: float = 0.0):
         if start not in ("awake", "asleep", "wifi-off"):
             raise ValueError(f"start must be awake, asleep or wifi-off, got {start!r}")
         self.name = name
@@ -398,6 +402,8 @@ class LegacyGoPro:
         self.boot_delay = float(boot_delay)
         self.delay_ms = float(delay_ms)
         self._start_mode = start
+        self.idle_wifi_off = float(idle_wifi_off)
+        self._last_request = time.monotonic()
 
         fixture_path = Path(fixture)
         try:
@@ -466,6 +472,8 @@ class LegacyGoPro:
         self._wol_sock.settimeout(0.1)
         self.wol_port = self._wol_sock.getsockname()[1]
         self._spawn(self._wol_loop, "wol")
+        if self.idle_wifi_off > 0:
+            self._timers.call_later(min(1.0, self.idle_wifi_off / 4), self._idle_check)
         if self.control_path:
             os.makedirs(os.path.dirname(os.path.abspath(self.control_path)), exist_ok=True)
             try:
@@ -620,6 +628,7 @@ class LegacyGoPro:
         self.power = "on"
         self.system_ready = False
         self.booted_at = t
+        self._last_request = t
         self.clients.clear()
         if self.sd_status == SD_ERROR:
             self.sd_status = SD_OK
@@ -643,6 +652,19 @@ class LegacyGoPro:
         self._wifi_gen += 1
         self._wifi_pending = False
         self._event("wifi_off", t, cause=cause)
+
+    def _idle_check(self) -> None:
+        """Timer: Wi-Fi off after ``idle_wifi_off`` seconds without a request, unless recording."""
+        now = time.monotonic()
+        with self._lock:
+            idle = (self.wifi == "on" and self.power == "on" and self.record_started_at is None
+                    and now - self._last_request >= self.idle_wifi_off)
+            if idle:
+                self._wifi_off("idle", now)
+        if idle:
+            self._after_wifi_change()
+        if not self._closing.is_set():
+            self._timers.call_later(min(1.0, self.idle_wifi_off / 4), self._idle_check)
 
     def _wifi_on_later(self) -> None:
         """BLE Wi-Fi-on: the AP is up after association_delay; the camera stays asleep."""
@@ -745,6 +767,7 @@ class LegacyGoPro:
                 serving = False
             else:
                 self.clients.add(h.client_address[0])
+                self._last_request = time.monotonic()
         if not serving:
             h.hold_unanswered()
             return
@@ -1047,6 +1070,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--association-delay", type=float, default=2.0)
     p.add_argument("--boot-delay", type=float, default=0.5)
     p.add_argument("--start", choices=("asleep", "awake", "wifi-off"), default="awake")
+    p.add_argument("--idle-wifi-off", type=float, default=0.0,
+                   help="seconds without requests before Wi-Fi turns off (real HERO5-8: ~600); 0 = never")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -1060,7 +1085,7 @@ def main(argv: list[str] | None = None) -> int:
                       media_port=args.media_port, wol_port=args.wol_port, wifi_mac=args.wifi_mac,
                       bt_mac=args.bt_mac, fixture=args.fixture, capabilities=args.capabilities,
                       delay_ms=args.delay_ms, netdev=args.netdev, association_delay=args.association_delay,
-                      boot_delay=args.boot_delay, start=args.start)
+                      boot_delay=args.boot_delay, start=args.start, idle_wifi_off=args.idle_wifi_off)
     return run_until_signalled(cam)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from camrig.config import CameraConfig
@@ -112,3 +114,48 @@ def test_idle_camera_in_fault_is_probed_again_once_its_back_off_ends(rig):
     worker.retry_at = worker.clock()       # back-off over
     worker.request_check()
     wait_for(lambda: worker.state == State.IDLE)
+
+
+@pytest.fixture
+def idle_camera():
+    """An idle emulated HERO5–8 that turns its Wi-Fi off after 1 s without requests (~10 min on a
+    real one, DESIGN.md "Field facts"), and a factory for a worker driving it."""
+    cam = LegacyGoPro("front", delay_ms=0, wifi_mac="06:41:69:6a:c1:05", idle_wifi_off=1.0).start()
+    cfg = CameraConfig(name="front", iface=None, ssid=None, wifi_mac="06:41:69:6a:c1:05", bt_mac=None,
+                       address="127.0.0.1", http_port=cam.port, wol_port=cam.wol_port)
+    http = HttpClient(AddressLink("front", "127.0.0.1"), port=cam.port, timeout=1.0, connect_timeout=0.3)
+    driver = GpControl(http, "front")
+    workers = []
+
+    def start_worker(keep_awake):
+        worker = CameraWorker(cfg, driver, LegacyWaker(cfg, http.link, driver.probe, timeout=2.0),
+                              keep_awake=keep_awake)
+        workers.append(worker)
+        worker.start()
+        wait_for(lambda: worker.state == State.IDLE)
+        return worker
+
+    yield cam, start_worker
+    for worker in workers:
+        worker.stop()
+    http.close()
+    cam.close()
+
+
+def wifi_off_events(cam):
+    return [e for e in cam.state()["events"] if e["what"] == "wifi_off"]
+
+
+def test_keep_awake_keeps_an_idle_cameras_wifi_up(idle_camera):
+    cam, start_worker = idle_camera
+    start_worker(keep_awake=0.3)
+    time.sleep(3.0)  # three idle periods: KEEP_AWAKE's light status requests keep the AP up
+    assert cam.state()["wifi"] == "on"
+    assert wifi_off_events(cam) == []
+
+
+def test_without_keep_awake_an_idle_camera_turns_its_wifi_off(idle_camera):
+    cam, start_worker = idle_camera
+    start_worker(keep_awake=None)
+    wait_for(lambda: cam.state()["wifi"] == "off", timeout=5.0)
+    assert wifi_off_events(cam)[0]["cause"] == "idle"
