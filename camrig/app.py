@@ -153,9 +153,27 @@ def build_parts(config: Config) -> list[CameraParts]:
     return [build_camera(config, cam, route_table=route_table, ble=ble, ble_loop=loop) for cam in config.cameras]
 
 
+#: Open GoPro status ids whose BLE push makes the worker check the camera at once, instead of at
+#: the next CHECK_STATUS: 10 encoding, 33 primary storage (Open GoPro spec, "Status IDs").
+PUSH_CHECK_IDS = frozenset({10, 33})
+
+
+def build_worker(config: Config, parts: CameraParts) -> CameraWorker:
+    """The CameraWorker for one camera (not started). A camera with an Open GoPro BLE session has
+    its status pushes (registered with query 0x53) wired to an immediate check: a camera that stops
+    recording or reports a storage problem is corrected without waiting for the next check."""
+    worker = CameraWorker(parts.camera, parts.driver, parts.waker, keep_awake=config.keep_awake)
+    if parts.ble is not None:
+        def on_push(values, worker=worker):
+            if PUSH_CHECK_IDS.intersection(values):
+                worker.request_check()
+        parts.ble.on_push = on_push
+    return worker
+
+
 def build_workers(config: Config, parts: list[CameraParts]) -> list[CameraWorker]:
     """One CameraWorker per camera (not started)."""
-    return [CameraWorker(p.camera, p.driver, p.waker, keep_awake=config.keep_awake) for p in parts]
+    return [build_worker(config, p) for p in parts]
 
 
 #: Config attributes that shape the trigger: a reload that changes one rebuilds the trigger.
@@ -195,7 +213,7 @@ class Assembly:
     def worker(self, config: Config, cam: CameraConfig) -> CameraWorker:
         """A new (not started) worker for ``cam`` with fresh parts; replaces any earlier one of that name."""
         parts = build_camera(config, cam, route_table=self.route_table, ble=self.ble)
-        worker = CameraWorker(parts.camera, parts.driver, parts.waker, keep_awake=config.keep_awake)
+        worker = build_worker(config, parts)
         self._built[cam.name] = (parts, worker)
         return worker
 

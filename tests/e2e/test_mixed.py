@@ -103,3 +103,18 @@ def test_mixed_rig_in_namespaces_wakes_each_camera_its_own_way(make_ns_rig, mode
     _check_paths(rig)
     _check_protocols(rig)
     _recover_each_from_its_own_fault(rig)
+
+
+def test_ble_status_push_corrects_a_camera_without_waiting_for_a_check(make_loopback_rig):
+    """With CHECK_STATUS None the daemon never polls: a HERO9 on BLE that stops recording by itself
+    is restarted only because its status push (registered with query 0x53) reaches the worker."""
+    rig = make_loopback_rig(1, models=[("hero9", "ble")])
+    rig.start_daemon(extra_config={"CHECK_STATUS": None})
+    rig.trigger_on()
+    rig.wait_until(lambda: rig.recording() == [True] and rig.camera_status(1)["recording"], SLOW,
+                   message="HERO9 recording, confirmed by its status")
+    time.sleep(1.0)    # past the confirmation read after the shutter: from here on nothing polls
+    t = time.monotonic()
+    rig.camera(1).fault("stop_recording")
+    rig.wait_until(lambda: find_events(rig, 1, "record_start", since=t), 10.0,
+                   message="HERO9 restarted after its push")
