@@ -25,6 +25,7 @@ from hypothesis import given, strategies as st
 from camrig.emulator import legacy_gopro as lg
 from camrig.emulator.control import EmulatorControl, EmulatorRequestFailed, EmulatorUnavailable
 from camrig.errors import CamRigError
+from tests.captures import status_names
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = lg.FIXTURES_DIR
@@ -33,11 +34,6 @@ CAPABILITIES = FIXTURES / "HERO7Black_gpControl.json"
 WIFI_MAC = "02:47:50:00:00:01"
 BT_MAC = "C0:FF:EE:00:00:01"
 
-
-def status_names() -> dict[str, str]:
-    """id string → name, from the HERO7 capability description (the camera's own names)."""
-    doc = json.loads(CAPABILITIES.read_text())
-    return {str(f["id"]): f["name"] for g in doc["status"]["groups"] for f in g["fields"]}
 
 
 def wait_for(predicate, timeout=5.0, what="condition"):

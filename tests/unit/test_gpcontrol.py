@@ -13,15 +13,11 @@ from camrig.emulator.legacy_gopro import LegacyGoPro
 from camrig.errors import CameraRejected
 from camrig.http import HttpClient
 from camrig.link import AddressLink
+from tests.captures import status_names
 
 CAPTURES = Path(__file__).resolve().parents[2] / "camrig" / "emulator" / "captures"
 STATUS_CAPTURES = sorted(CAPTURES.glob("HERO*_status_*.json"))
 
-
-def status_names() -> dict[str, str]:
-    """id → name, from the HERO7's own description of its status fields."""
-    doc = json.loads((CAPTURES / "HERO7Black_gpControl.json").read_text())
-    return {str(f["id"]): f["name"] for g in doc["status"]["groups"] for f in g["fields"]}
 
 
 def test_status_ids_are_the_ones_the_camera_names():
