@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-CAPTURES = Path(__file__).resolve().parents[1] / "camrig" / "emulator" / "captures"
-HERO7_CAPABILITIES = CAPTURES / "HERO7Black_gpControl.json"
+from camrig.emulator import captures
+
+CAPTURES = captures.DIR
+HERO7_CAPABILITIES = captures.path(captures.HERO7_CAPABILITIES)
 
 
 def status_names() -> dict[str, str]:

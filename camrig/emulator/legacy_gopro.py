@@ -45,11 +45,13 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable
 
+from . import captures
+
 log = logging.getLogger("camrig.emulator.legacy_gopro")
 
 # Byte-for-byte copies of shared/fixtures, shipped in the package (captures/README.md).
-FIXTURES_DIR = Path(__file__).resolve().parent / "captures"
-DEFAULT_FIXTURE = FIXTURES_DIR / "HERO5Black_HD5.02.02.00.00_status_idle.json"
+FIXTURES_DIR = captures.DIR
+DEFAULT_FIXTURE = captures.path(captures.HERO5_STATUS_IDLE)
 DEFAULT_EMU_DIR = "/run/gopro-emu"
 
 EVENTS_KEPT = 1000           # the event list keeps the last this many events

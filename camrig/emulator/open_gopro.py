@@ -3,7 +3,7 @@
 Built on :class:`camrig.emulator.legacy_gopro.LegacyGoPro` — same power and Wi-Fi model, same
 control socket and faults, same event log — with the Open GoPro differences:
 
-- HTTP (source: ``shared/fixtures/open_gopro/openapi_http_2.0.json``): one server on port 8080.
+- HTTP (source: ``captures/OpenGoPro_openapi_http_2.0.json`` (a copy of the shared fixture)): one server on port 8080.
   ``/gopro/camera/state`` answers the real capture ``state_2022-01-04.json`` with its live ids
   updated (8 busy, 10 encoding, 13 progress, 33 primary storage, 35, 54, 70, 82 ready, 114
   camera control id). ``/gopro/camera/shutter/{start|stop}`` (404 on a HERO9: the API lists
@@ -46,13 +46,14 @@ from typing import Any
 
 from camrig.ble import protocol as p
 
+from . import captures
+
 from .legacy_gopro import (_ControlHandler, _ControlServer, _HttpServer, _Handler, LegacyGoPro,
                            build_parser as legacy_parser, run_until_signalled)
 
 log = logging.getLogger("camrig.emulator.open_gopro")
 
-FIXTURES_DIR = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "open_gopro"
-STATE_FIXTURE = FIXTURES_DIR / "state_2022-01-04.json"
+STATE_FIXTURE = captures.path(captures.OPEN_GOPRO_STATE)
 
 MODELS = ("hero9", "hero10", "hero11", "hero12", "hero13")
 #: /gopro/camera/info model_name and model_number (Open GoPro BLE spec, "Supported Cameras").

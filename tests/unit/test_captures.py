@@ -1,23 +1,42 @@
-"""The captures shipped in the package are the shared real captures, byte for byte."""
+"""The captures shipped in the package are the real captures, byte for byte, and nothing reads
+outside the repository to find them."""
 
+import hashlib
+import re
 from pathlib import Path
 
 import pytest
 
-CAPTURES = Path(__file__).resolve().parents[2] / "camrig" / "emulator" / "captures"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+from camrig.emulator import captures
 
-PAIRS = [
-    ("HERO5Black_HD5.02.02.00.00_status_idle.json", "gopro_legacy/HERO5Black_HD5.02.02.00.00_status_idle.json"),
-    ("HERO7Black_gpControl.json", "gopro_legacy/HERO7Black_gpControl.json"),
-    ("OpenGoPro_state_2022-01-04.json", "open_gopro/state_2022-01-04.json"),
-    ("OpenGoPro_openapi_http_2.0.json", "open_gopro/openapi_http_2.0.json"),
-]
+REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("ours,original", PAIRS)
-def test_shipped_capture_matches_shared_original(ours, original):
-    shared = SHARED / original
-    if not shared.exists():
-        pytest.skip(f"shared fixtures not beside this clone ({shared} missing)")
-    assert (CAPTURES / ours).read_bytes() == shared.read_bytes()
+@pytest.mark.parametrize("name,digest", sorted(captures.checksums().items()))
+def test_shipped_capture_is_unedited(name, digest):
+    # SHA256SUMS was made from the shared originals when they were copied in.
+    assert hashlib.sha256(captures.path(name).read_bytes()).hexdigest() == digest
+
+
+def test_every_shipped_capture_has_a_checksum():
+    shipped = {p.name for p in captures.DIR.iterdir() if p.suffix in (".json", ".xml")}
+    assert shipped == set(captures.checksums())
+
+
+def test_unknown_capture_is_a_clear_error():
+    with pytest.raises(FileNotFoundError, match="not shipped"):
+        captures.path("HERO99_nothing.json")
+    with pytest.raises(FileNotFoundError):
+        captures.path("../__init__.py")
+
+
+def test_no_code_builds_a_path_into_shared():
+    # A user's clone has nothing beside it: no code path may read ../shared.
+    pattern = re.compile(r"""parents\[\d\]\s*/\s*["']shared["']|["']\.\./shared""")
+    offenders = []
+    for top in ("camrig", "tests", "bench"):
+        for f in (REPO / top).rglob("*.py"):
+            for n, line in enumerate(f.read_text(errors="replace").splitlines(), 1):
+                if pattern.search(line):
+                    offenders.append(f"{f.relative_to(REPO)}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

@@ -13,9 +13,8 @@ from camrig.emulator.legacy_gopro import LegacyGoPro
 from camrig.errors import CameraRejected
 from camrig.http import HttpClient
 from camrig.link import AddressLink
-from tests.captures import status_names
+from tests.captures import CAPTURES, status_names
 
-CAPTURES = Path(__file__).resolve().parents[2] / "camrig" / "emulator" / "captures"
 STATUS_CAPTURES = sorted(CAPTURES.glob("HERO*_status_*.json"))
 
 

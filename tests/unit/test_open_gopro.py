@@ -17,13 +17,13 @@ from camrig.ble import protocol as p
 from camrig.ble.open_gopro import BleLoop, OpenGoProBle, client_factory
 from camrig.drivers.open_gopro import (OpenGoProBleDriver, OpenGoProHttp, date_time_path, parse_state,
                                        status_from_values)
+from camrig.emulator import captures
 from camrig.errors import BleError, CameraRejected, CameraUnreachable, ConfigError
 from camrig.http import Response
 from tests.polling import eventually
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "open_gopro"
-STATE = FIXTURES / "state_2022-01-04.json"
-OPENAPI = FIXTURES / "openapi_http_2.0.json"
+STATE = captures.path(captures.OPEN_GOPRO_STATE)
+OPENAPI = captures.path(captures.OPEN_GOPRO_OPENAPI)
 
 
 # --- HTTP request shapes ------------------------------------------------------------------------
