@@ -153,6 +153,7 @@ def cmd_status(args) -> int:
 def cmd_check(args) -> int:
     """Validate the config and probe every camera once; exit 0 when all answer."""
     from camrig.app import build_parts
+    from camrig.drivers.base import sd_text
     from camrig.errors import CamRigError
     from camrig.wake import is_associated
 
@@ -177,8 +178,12 @@ def cmd_check(args) -> int:
             print(f"  associated    {'yes' if ok else 'NO (camera Wi-Fi off, or wpa_supplicant not connected)'}")
         try:
             st = p.driver.status()
+            if st.storage_problem:
+                print(f"  card          FAIL {st.storage_problem} (sd_status {st.sd_status}): the camera "
+                      "cannot record until it is fixed (insert, free or format the card)")
+                failures += 1
             print(f"  status        ok: recording={'yes' if st.encoding_active else 'no'} "
-                  f"battery={st.battery_percent}% sd_status={st.sd_status} "
+                  f"battery={st.battery_percent}% sd_status={st.sd_status} ({sd_text(st.sd_status)}) "
                   f"free={st.remaining_space_kb} KB")
         except CamRigError as exc:
             print(f"  status        FAIL {exc}")
@@ -196,15 +201,19 @@ def cmd_demo(args) -> int:
 
 
 def main(argv=None) -> int:
+    config_help = "config file (default: config.py beside this script, then /etc/gopro-manager/config.py)"
     parser = argparse.ArgumentParser(prog="gopro_manager.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", metavar="PATH", help="config file (default: config.py beside this "
-                        "script, then /etc/gopro-manager/config.py)")
+    parser.add_argument("--config", metavar="PATH", help=config_help)
+    # `--config` is also accepted after the subcommand (`check --config FILE`, where people type
+    # it); SUPPRESS keeps a subcommand without it from overwriting one given before it.
+    with_config = argparse.ArgumentParser(add_help=False)
+    with_config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the daemon (default)")
-    p_status = sub.add_parser("status", help="print the cameras' state from the status file")
+    sub.add_parser("run", parents=[with_config], help="run the daemon (default)")
+    p_status = sub.add_parser("status", parents=[with_config], help="print the cameras' state from the status file")
     p_status.add_argument("--json", action="store_true", help="print the raw JSON")
     p_status.add_argument("--status-path", metavar="PATH", help="status file (default: STATUS_PATH)")
-    sub.add_parser("check", help="validate the config and probe each camera once")
+    sub.add_parser("check", parents=[with_config], help="validate the config and probe each camera once")
     p_demo = sub.add_parser("demo", help="a mixed rig of emulated cameras (HERO7, HERO12, HERO9 over BLE, HERO11 over USB), trigger on and off")
     p_demo.add_argument("demo_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

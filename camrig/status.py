@@ -19,6 +19,8 @@ import os
 import tempfile
 from datetime import datetime, timezone
 
+# SD_STATUS_TEXT: status id 33 (sd_status) by name, one table for every driver.
+from camrig.drivers.base import SD_STATUS_TEXT
 from camrig.errors import CamRigError, StatusUnavailable
 
 log = logging.getLogger(__name__)
@@ -26,10 +28,6 @@ log = logging.getLogger(__name__)
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 
-# Status id 33 (sd_status).  gpControl (HERO5-8): 0 ok, 2 no card, 3 error;
-# Open GoPro (HERO9-13) adds -1 unknown, 1 full, 4 busy, 8 swapped.
-SD_STATUS_TEXT = {-1: "unknown", 0: "ok", 1: "full", 2: "no card", 3: "error",
-                  4: "busy", 8: "swapped"}
 
 COLUMNS = ("NAME", "PATH", "MODEL", "STATE", "WANTED", "REC", "BATT", "SD",
            "FREE", "LAST-SEEN", "ERROR")

@@ -25,6 +25,7 @@ import threading
 import time
 from typing import Any
 
+from .drivers.base import SD_OK, sd_text
 from .errors import CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,9 @@ class CameraWorker:
         self.last_error: str | None = None
         self.degraded = False
         self.failures = 0
+        #: faults in a row (no recording, card problems) since the camera last did what was
+        #: wanted: grows the fault back-off, which a merely answering camera does not reset.
+        self.fault_streak = 0
         self.shutter_tries = 0
         self.power_cycles = 0
         self.retry_at = 0.0
@@ -265,6 +269,11 @@ class CameraWorker:
 
     def _observe(self, status) -> None:
         now = self.clock()
+        before = self.last_status.sd_status if self.last_status is not None else None
+        if status.sd_status != before and status.sd_status is not None:
+            level = logging.INFO if status.sd_status == SD_OK else logging.WARNING
+            self.log.log(level, "SD card: %s → %s (sd_status %s)", sd_text(before), sd_text(status.sd_status),
+                         status.sd_status)
         with self._cond:
             self.last_status = status
             self.recording = status.encoding_active
@@ -309,7 +318,13 @@ class CameraWorker:
         if status.encoding_active == wanted:
             self.confirm_at = None
             self.shutter_tries = 0
+            self.fault_streak = 0
             self._set_state(State.RECORDING if wanted else State.IDLE, "confirmed by status")
+            return
+        if wanted and status.storage_problem:
+            # The card keeps it from recording (33 = 1 full, 2 no card, 4 busy, 8 swapped):
+            # shuttering again would be refused or take nothing, every second, forever.
+            self._fault(f"{status.storage_problem} (sd_status {status.sd_status}): cannot record")
             return
         if not status.ready:
             self.log.info("not ready (system_busy=%s, system_ready=%s); waiting", status.system_busy,
@@ -329,8 +344,9 @@ class CameraWorker:
 
     def _fault(self, why: str) -> None:
         self.failures += 1
+        self.fault_streak += 1
         self.last_error = why
-        self.retry_at = self.clock() + _backoff(self.failures, cap=60.0)
+        self.retry_at = self.clock() + _backoff(max(self.failures, self.fault_streak), cap=60.0)
         self.confirm_at = None
         self.shutter_tries = 0
         self.commanded = None
@@ -395,11 +411,14 @@ class CameraWorker:
         if status.sd_error:
             self._power_cycle(f"SD card error (sd_status {status.sd_status}) after wake")
             return
-        if self.set_clock:
-            self._set_camera_clock()
+        if self.set_clock and not status.encoding_active:
+            self._set_camera_clock()        # never while recording: a file is open (_check sets it later)
         self.commanded = status.encoding_active
         self._set_state(State.RECORDING if status.encoding_active else State.IDLE, "awake")
         if status.encoding_active != self._wanted:
+            if self._wanted and status.storage_problem:
+                self._fault(f"{status.storage_problem} (sd_status {status.sd_status}): cannot record")
+                return
             self._shutter(self._wanted)
 
     def _on_wake_step(self, step: str) -> None:
@@ -415,7 +434,9 @@ class CameraWorker:
             try:
                 status = self.driver.status()
                 self._observe(status)
-                if status.ready or status.sd_error:
+                # A camera that answers and records is awake, whatever status 8 says (a HERO5–8
+                # may report system_busy while encoding: unverified either way).
+                if status.ready or status.sd_error or status.encoding_active:
                     return status
             except (CameraUnreachable, CameraRejected) as exc:
                 if self.clock() >= deadline:

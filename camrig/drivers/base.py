@@ -26,11 +26,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
-SD_OK, SD_NO_CARD, SD_ERROR = 0, 2, 3
-#: Status 33. Legacy: 0 ok, 2 no card, 3 error. Open GoPro "Primary Storage"
-#: (openapi_http_2.0.json, State.status.33): -1 unknown, 0 ok, 1 full, 2 removed,
-#: 3 format error, 4 busy, 8 swapped.
+SD_UNKNOWN, SD_OK, SD_FULL, SD_NO_CARD, SD_ERROR, SD_BUSY, SD_SWAPPED = -1, 0, 1, 2, 3, 4, 8
+#: Status 33. Legacy (HERO7Black_gpControl.json names it ``sd_status``): 0 ok, 2 no card, 3 error;
+#: 2 as "no card" on HERO5–8 is unverified. Open GoPro "Primary Storage" (openapi_http_2.0.json,
+#: components.schemas.State, status 33): -1 unknown, 0 ok, 1 full, 2 removed, 3 format error,
+#: 4 busy, 8 swapped.
 SD_STATUS_TEXT = {-1: "unknown", 0: "ok", 1: "full", 2: "no card", 3: "error", 4: "busy", 8: "swapped"}
+#: Card states in which a camera cannot record until a person acts (or, for busy, until the
+#: camera is done): the worker names them and backs off instead of shuttering again.
+SD_CANNOT_RECORD = {SD_FULL: "SD card full", SD_NO_CARD: "no SD card", SD_BUSY: "SD card busy",
+                    SD_SWAPPED: "SD card swapped"}
+
+
+
+def sd_text(value: int | None) -> str:
+    """Status 33 by name: ``"ok"``, ``"full"``, ``"no card"``… ``"unknown"`` for None,
+    ``"code N"`` for a value no source names."""
+    if value is None:
+        return "unknown"
+    return SD_STATUS_TEXT.get(value, f"code {value}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,13 @@ class CameraStatus:
     def sd_error(self) -> bool:
         """The card is in error (33 == 3; "SD Card Format Error" on Open GoPro): only a power cycle clears it."""
         return self.sd_status == SD_ERROR
+
+    @property
+    def storage_problem(self) -> str | None:
+        """Why the card keeps the camera from recording (status 33 = 1 full, 2 no card/removed,
+        4 busy, 8 swapped), e.g. ``"SD card full"``; None when the card is fine, unknown, or in
+        error (3: :attr:`sd_error`, cleared by a power cycle)."""
+        return SD_CANNOT_RECORD.get(self.sd_status) if self.sd_status is not None else None
 
     @property
     def ready(self) -> bool:

@@ -852,7 +852,9 @@ class LegacyGoPro:
                 except ValueError:
                     return 400, {}
                 self._clock_set = (when, t)
-                self._event("date_time", t, value=when.isoformat())
+                # recording: whether a file was open when the clock changed (tests assert it never is).
+                self._event("date_time", t, value=when.isoformat(),
+                            recording=self.record_started_at is not None)
                 return 200, {}
         return 404, None
 
@@ -958,6 +960,15 @@ class LegacyGoPro:
             elif name == "sd_error":
                 self.sd_status = SD_ERROR
                 self._stop_recording("sd_error", t)
+            elif name == "sd_card":
+                # The card's state (status 33) becomes ``status``: 0 ok, 2 no card (removed);
+                # Open GoPro also 1 full, 4 busy, 8 swapped. Anything but 0 ends a recording.
+                value = int(kw.get("status", SD_NO_CARD))
+                if value not in (-1, 0, 1, 2, 4, 8):
+                    raise ValueError(f"sd_card status must be -1, 0, 1, 2, 4 or 8, got {value!r}")
+                self.sd_status = value
+                if value != SD_OK:
+                    self._stop_recording(f"sd_status {value}", t)
             elif name == "wifi_off":
                 self._wifi_off("fault", t)
                 after = self._after_wifi_change

@@ -191,3 +191,29 @@ def test_an_integer_is_not_an_address(values, key):
     with pytest.raises(ConfigError, match="IPv4") as info:
         config_from_mapping(values)
     assert info.value.key == key
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_config_option_before_or_after_the_subcommand(tmp_path, where):
+    """`gopro_manager.py check --config FILE` is how people type it (it failed with
+    "unrecognized arguments"); both places name the same file."""
+    path = write(tmp_path, "GOPROS = [('wlan1', 'GP1', 'nope', None)]\n")
+    argv = ["--config", str(path), "check"] if where == "before" else ["check", "--config", str(path)]
+    res = subprocess.run([sys.executable, str(ROOT / "gopro_manager.py"), *argv],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 78, res.stderr
+    assert "GOPROS[0].wifi_mac" in res.stderr
+
+
+def test_config_after_the_subcommand_wins_and_before_is_kept(tmp_path):
+    import gopro_manager
+    seen = []
+    real = gopro_manager.cmd_status
+    try:
+        gopro_manager.cmd_status = lambda args: seen.append(args.config) or 0
+        gopro_manager.main(["--config", "/a.py", "status"])
+        gopro_manager.main(["status", "--config", "/b.py"])
+        gopro_manager.main(["--config", "/a.py", "status", "--config", "/c.py"])
+    finally:
+        gopro_manager.cmd_status = real
+    assert seen == ["/a.py", "/b.py", "/c.py"]

@@ -257,3 +257,13 @@ camera_keys = st.sampled_from(["name", "interface", "model", "control", "state",
 def test_table_never_crashes(snapshot):
     text = render_table(snapshot)
     assert text.endswith("\n")
+
+
+@pytest.mark.parametrize("sd,text", [(1, "full"), (2, "no card"), (4, "busy"), (8, "swapped"),
+                                     (-1, "unknown"), (9, "code 9")])
+def test_table_names_every_storage_state(sd, text):
+    """Status 33 as the Open GoPro spec names its values (openapi State, status 33); unknown codes
+    stay visible as numbers."""
+    snapshot = {"wanted": True, "cameras": [{"name": "rear", "sd_status": sd, "state": "fault"}]}
+    row = render_table(snapshot).splitlines()[2]
+    assert f" {text} " in f" {row} "

@@ -159,3 +159,122 @@ def test_without_keep_awake_an_idle_camera_turns_its_wifi_off(idle_camera):
     start_worker(keep_awake=None)
     wait_for(lambda: cam.state()["wifi"] == "off", timeout=5.0)
     assert wifi_off_events(cam)[0]["cause"] == "idle"
+
+
+# --- issue 16.2: the camera clock is set only while the camera is known to be idle ---------------
+
+def _date_time_events(cam):
+    return [e for e in cam.state()["events"] if e["what"] == "date_time"]
+
+
+def test_clock_is_not_set_while_recording_when_a_new_worker_finds_the_camera_recording():
+    """A worker replaced by a reload (or the daemon restarted) finds the camera recording: it must
+    not send date_time mid-recording (it did, 7–9 times in an adversarial run); the clock is set
+    at the first status that shows the camera idle. Fails before the fix: _wake_and_apply set it
+    whatever the camera was doing."""
+    cam = LegacyGoPro("front", delay_ms=0, boot_delay=0.1, wifi_mac="06:41:69:6a:c1:05").start()
+    cfg = CameraConfig(name="front", iface=None, ssid=None, wifi_mac="06:41:69:6a:c1:05", bt_mac=None,
+                       address="127.0.0.1", http_port=cam.port, wol_port=cam.wol_port)
+    http = HttpClient(AddressLink("front", "127.0.0.1"), port=cam.port, timeout=1.0, connect_timeout=0.3)
+    try:
+        driver = GpControl(http, "front")
+        driver.shutter(True)
+        wait_for(lambda: cam.state()["recording"])
+        waker = LegacyWaker(cfg, http.link, driver.probe, timeout=5.0, wol_interval=0.2)
+        worker = CameraWorker(cfg, driver, waker, keep_awake=None, confirm_delay=0.05)
+        worker.set_wanted(True)
+        worker.start()
+        wait_for(lambda: worker.state == State.RECORDING and worker.snapshot()["recording"])
+        worker.request_check()
+        time.sleep(0.3)
+        assert _date_time_events(cam) == []
+        worker.set_wanted(False)
+        wait_for(lambda: not cam.state()["recording"])
+        worker.request_check()
+        wait_for(lambda: _date_time_events(cam))
+        assert all(e["recording"] is False for e in _date_time_events(cam))
+        worker.stop()
+    finally:
+        http.close()
+        cam.close()
+
+
+def test_recovered_recording_camera_gets_no_clock_mid_recording(rig):
+    """Outage while recording (camera unreachable, then back): the wake path finds it recording
+    and must leave its clock alone (docs/faults.md: the clock is never set while recording)."""
+    cam, worker = rig
+    worker.set_wanted(True)
+    wait_for(lambda: worker.state == State.RECORDING and worker.snapshot()["recording"])
+    cam.fault("slow", seconds=1.5)      # answers later than HTTP_TIMEOUT (1 s): unreachable
+    worker.request_check()
+    wait_for(lambda: worker.state in (State.ASLEEP, State.WAKING))
+    cam.fault("slow", seconds=0)        # back, still recording the same file
+    wait_for(lambda: worker.state == State.RECORDING and worker.snapshot()["recording"])
+    assert cam.state()["recording"]
+    assert not [e for e in _date_time_events(cam) if e["recording"]]
+
+
+# --- issue 8.10: card states are named, and a card that keeps the camera from recording faults ----
+
+@pytest.mark.parametrize("sd", [2])
+def test_card_removed_faults_with_its_reason_and_backs_off(rig, sd):
+    """A camera without a card takes the shutter but records nothing. Before the fix the worker
+    shuttered again every second forever (each good status reset its back-off); now it goes to
+    fault naming the card, and the back-off grows while the card stays out."""
+    cam, worker = rig
+    wait_for(lambda: worker.state == State.IDLE)
+    cam.fault("sd_card", status=sd)
+    worker.set_wanted(True)
+    wait_for(lambda: worker.state == State.FAULT)
+    assert "no SD card" in worker.snapshot()["last_error"]
+    t0 = time.monotonic()
+    shutters_before = sum(e["what"] == "shutter_on" for e in cam.state()["events"])
+    # Without back-off the worker would shutter about every second; let 5 s pass.
+    while time.monotonic() - t0 < 5.0:
+        worker.request_check()
+        time.sleep(0.25)
+    shutters = sum(e["what"] == "shutter_on" for e in cam.state()["events"]) - shutters_before
+    assert shutters <= 2, f"{shutters} shutters in 5 s with the card out"
+    assert worker.fault_streak >= 2 or worker.retry_at - time.monotonic() > 0
+    cam.fault("sd_card", status=0)      # card back in
+    wait_for(lambda: cam.state()["recording"], timeout=40.0)
+
+
+def test_busy_while_recording_is_awake_not_a_failed_wake():
+    """Issue 16.6: a HERO5–8 that reports system_busy while it records (unverified either way)
+    must not make a new worker sit in `waking` for ready_timeout and log a false wake failure."""
+    from camrig.drivers.base import CameraStatus
+
+    class BusyRecording:
+        keep_alive_interval = None
+
+        def __init__(self):
+            self.clock_sets = 0
+
+        def status(self):
+            return CameraStatus(encoding_active=True, system_busy=True, system_ready=True, sd_status=0)
+
+        def shutter(self, on):
+            raise AssertionError("no shutter: the camera already records")
+
+        def set_date_time(self, when):
+            self.clock_sets += 1
+
+        def reset(self):
+            pass
+
+    class NoWake:
+        def wake(self, stop, on_step=None):
+            pass
+
+    cfg = CameraConfig(name="front", iface=None, ssid=None, wifi_mac=None, bt_mac=None, address="127.0.0.1")
+    driver = BusyRecording()
+    worker = CameraWorker(cfg, driver, NoWake(), keep_awake=None, ready_timeout=3.0)
+    worker.set_wanted(True)
+    worker.start()
+    try:
+        wait_for(lambda: worker.state == State.RECORDING, timeout=1.5)
+        assert worker.last_error is None
+        assert driver.clock_sets == 0
+    finally:
+        worker.stop()
