@@ -15,14 +15,23 @@ The config is ``--config PATH``, else ``config.py`` beside this file, else
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import signal
 import sys
-from pathlib import Path
 
-from camrig.config import Config, ConfigError, find_config, load_config
+#: Python versions this runs on: 3.11 (Raspberry Pi OS Bookworm) to 3.13 (Trixie). Older ones lack
+#: what the code relies on (asyncio.TimeoutError is TimeoutError from 3.11 on, in the BLE loop).
+MIN_PYTHON = (3, 11)
+
+if sys.version_info < MIN_PYTHON:
+    sys.exit(f"gopro-manager needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or later (3.11 on Raspberry Pi OS "
+             f"Bookworm, 3.13 on Trixie); this is {sys.version.split()[0]} ({sys.executable})")
+
+import argparse  # noqa: E402 - after the version check, which must run on any Python 3
+import json  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from camrig.config import Config, ConfigError, find_config, load_config  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 EXIT_CONFIG = ConfigError.EXIT_STATUS
@@ -152,7 +161,7 @@ def cmd_status(args) -> int:
 
 def cmd_check(args) -> int:
     """Validate the config and probe every camera once; exit 0 when all answer."""
-    from camrig.app import build_parts
+    from camrig.app import build_parts, pin_factory_report
     from camrig.drivers.base import sd_text
     from camrig.errors import CamRigError
     from camrig.wake import is_associated
@@ -162,6 +171,14 @@ def cmd_check(args) -> int:
     for warning in config.warnings:
         print(f"  warning: {warning}")
     failures = 0
+    factory, detail = pin_factory_report(config.gpio_pin_factory)
+    if config.gpio_bcm_pin is None:
+        print(f"GPIO          not used (no GPIO_BCM_PIN); pin factory would be {factory or 'none'}")
+    elif factory:
+        print(f"GPIO{config.gpio_bcm_pin:<10d}pin factory {factory} ({detail})")
+    else:
+        print(f"GPIO{config.gpio_bcm_pin:<10d}FAIL no pin factory: {detail}")
+        failures += 1
     for p in build_parts(config):
         cam = p.camera
         where = "BLE " + cam.bt_mac if cam.control == "ble" else f"{cam.path} → {cam.address}:{cam.http_port}"

@@ -294,3 +294,47 @@ def make_pin_factory(name: str | None):
         raise
     except Exception as exc:
         raise TriggerError(f"GPIO_PIN_FACTORY {name!r} cannot be used here: {exc}") from None
+
+
+#: What to do when no pin factory loads; Python 3.13 (Raspberry Pi OS Trixie) has no lgpio wheel on
+#: PyPI: ``pip install lgpio`` there installs the empty placeholder 0.0.0.2 (PyPI lists only
+#: 0.2.2.0 wheels for 3.9–3.12 and that placeholder), so lgpio must come from the OS package.
+PIN_FACTORY_HELP = (
+    "install lgpio from the OS ('sudo apt install python3-lgpio') and create the venv with "
+    "'python3 -m venv --system-site-packages'; on Python 3.11 'pip install lgpio' works too, on "
+    "3.13 pip installs an empty placeholder (lgpio 0.0.0.2). Or set GPIO_PIN_FACTORY to one that is "
+    "installed (rpigpio, native)")
+
+
+def pin_factory_report(name: str | None) -> tuple[str | None, str]:
+    """Which gpiozero pin factory the daemon would use, for ``check`` and the start-up log.
+
+    ``name`` is ``GPIO_PIN_FACTORY`` (None: gpiozero's own order, lgpio → rpigpio → pigpio →
+    native). Returns ``(class name, detail)``; class name None when none loads, and then
+    ``detail`` says why and what to do. The factory is closed again: no pin is claimed.
+    """
+    import warnings
+
+    try:
+        import gpiozero  # noqa: F401
+        from gpiozero import Device
+    except ImportError as exc:
+        return None, f"gpiozero is not installed ({exc}): pip install -r requirements.txt"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            factory = make_pin_factory(name) if name else Device._default_pin_factory()
+        except Exception as exc:  # BadPinFactory, TriggerError, an import error inside a factory
+            tried = "; ".join(str(w.message) for w in caught)
+            return None, f"{exc}{' (' + tried + ')' if tried else ''}; {PIN_FACTORY_HELP}"
+    try:
+        lgpio_note = ""
+        if type(factory).__name__ == "LGPIOFactory":
+            import lgpio  # the real module has the chip calls; the 0.0.0.2 placeholder has none
+            lgpio_note = f", lgpio {getattr(lgpio, 'LGPIO_PY_VERSION', '?')}"
+        return type(factory).__name__, f"{type(factory).__module__}{lgpio_note}"
+    finally:
+        try:
+            factory.close()
+        except Exception:
+            pass
