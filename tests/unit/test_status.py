@@ -172,8 +172,8 @@ def test_table_full_snapshot():
     header = lines[2]
     front, rear = lines[3], lines[4]
     # Fixed width: every column starts at the same offset on every row.
-    for column in ("PATH", "STATE", "MODE ", "BATT", "SD", "FREE", "LAST-SEEN", "ERROR"):
-        at = header.index(column, header.index("REC"))
+    for column in ("PATH", "STATE", " MODE ", "BATT", "SD", "FREE", "LAST-SEEN", "ERROR"):
+        at = header.index(column) + (1 if column.startswith(" ") else 0)
         assert front[at - 1] == " " and front[at] != " "
         assert rear[at - 1] == " " and rear[at] != " "
     assert front.split() == ["front", "wlan1", "hero7", "recording", "yes", "yes", "video",
