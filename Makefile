@@ -5,10 +5,10 @@ PY     := $(VENV)/bin/python
 
 .PHONY: demo test unit e2e bench soak system-test clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-clients.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -r requirements-clients.txt
 	touch $@
 
 venv: $(VENV)/.installed

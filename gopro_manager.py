@@ -200,8 +200,11 @@ def cmd_check(args) -> int:
                       "cannot record until it is fixed (insert, free or format the card)")
                 failures += 1
             print(f"  status        ok: recording={'yes' if st.encoding_active else 'no'} "
-                  f"battery={st.battery_percent}% sd_status={st.sd_status} ({sd_text(st.sd_status)}) "
+                  f"mode={st.mode_name or 'not reported'} battery={st.battery_percent}% "
+                  f"sd_status={st.sd_status} ({sd_text(st.sd_status)}) "
                   f"free={st.remaining_space_kb} KB")
+            if st.in_video_mode is False:
+                print(f"  mode          not video ({st.mode_name}): the daemon selects video before recording")
         except CamRigError as exc:
             print(f"  status        FAIL {exc}")
             failures += 1

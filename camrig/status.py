@@ -29,7 +29,7 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 
 
-COLUMNS = ("NAME", "PATH", "MODEL", "STATE", "WANTED", "REC", "BATT", "SD",
+COLUMNS = ("NAME", "PATH", "MODEL", "STATE", "WANTED", "REC", "MODE", "BATT", "SD",
            "FREE", "LAST-SEEN", "ERROR")
 
 
@@ -132,7 +132,8 @@ def render_table(snapshot: dict) -> str:
 
     Header: overall wanted state, update time and pid (and the triggers'
     repr on a second line when present).  Columns: NAME IFACE MODEL STATE
-    WANTED REC BATT SD FREE LAST-SEEN ERROR; free space human-readable from
+    WANTED REC MODE BATT SD FREE LAST-SEEN ERROR (MODE: the camera's mode as its last status
+    said, e.g. ``video``, ``photo``, ``time-lapse video``; ``-`` where not reported); free space human-readable from
     KB (1 KB = 1024 bytes), SD status as text, last seen relative to
     ``updated``.  Missing or ``None`` fields show as ``-``; never raises for a
     malformed snapshot.  Returns the text with a trailing newline.
@@ -163,6 +164,7 @@ def render_table(snapshot: dict) -> str:
             _cell(cam.get("state")),
             _yes_no(cam.get("wanted")),
             _yes_no(cam.get("recording")),
+            _cell(cam.get("mode")),
             _percent(cam.get("battery_percent")),
             _sd_text(cam.get("sd_status")),
             human_kb(cam.get("remaining_space_kb")),

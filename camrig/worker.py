@@ -118,6 +118,9 @@ class CameraWorker:
         #: wall clock minus monotonic clock when the camera's clock was last set (or tried):
         #: when it moves, NTP or the GPS set the wall clock, and the camera's clock is set again.
         self.clock_offset: float | None = None
+        #: the last status's in_video_mode (None: not reported), True once video was selected.
+        self.video_mode: bool | None = None
+        self.mode_warned = False              # one warning per mode correction, not one per check
 
     def __repr__(self) -> str:
         return (f"<CameraWorker {self.name} state={self.state.value} wanted={self._wanted} "
@@ -182,6 +185,7 @@ class CameraWorker:
                 "sd_status": st.sd_status if st else None,
                 "remaining_space_kb": st.remaining_space_kb if st else None,
                 "remaining_video_s": st.remaining_video_s if st else None,
+                "mode": st.mode_name if st else None,
                 "last_error": self.last_error,
             }
 
@@ -279,6 +283,7 @@ class CameraWorker:
             self.recording = status.encoding_active
             self.last_seen = self.wallclock()
             self.last_contact = now
+            self.video_mode = status.in_video_mode
             if status.next_poll_ms:
                 self.next_poll_at = now + min(status.next_poll_ms, 10_000) / 1000.0
 
@@ -290,6 +295,8 @@ class CameraWorker:
         self.last_error = None
 
     def _shutter(self, on: bool) -> None:
+        if on:
+            self._ensure_video_mode()
         self.driver.shutter(on)
         self.last_contact = self.clock()
         self.commanded = on
@@ -315,6 +322,7 @@ class CameraWorker:
             self._power_cycle(f"SD card error (sd_status {status.sd_status})")
             return
         self.power_cycles = 0
+        self._ensure_video_mode()                      # at first contact, and whenever it changed
         if status.encoding_active == wanted:
             self.confirm_at = None
             self.shutter_tries = 0
@@ -326,7 +334,9 @@ class CameraWorker:
             # shuttering again would be refused or take nothing, every second, forever.
             self._fault(f"{status.storage_problem} (sd_status {status.sd_status}): cannot record")
             return
-        if not status.ready:
+        if wanted and not status.ready:
+            # Only a start waits: a camera may report system_busy all through a recording, and
+            # waiting for it to finish before a stop would record on for ever.
             self.log.info("not ready (system_busy=%s, system_ready=%s); waiting", status.system_busy,
                           status.system_ready)
             self.confirm_at = self.clock() + max(self.confirm_delay, 0.5)
@@ -341,6 +351,39 @@ class CameraWorker:
         else:
             self.log.warning("recording though not wanted; stopping it")
         self._shutter(wanted)
+
+    def _ensure_video_mode(self) -> None:
+        """Select video mode when the last status said the camera is in another (photo,
+        time-lapse…) and not encoding: a shutter in photo mode takes a photo, and a camera that
+        never records is shuttered again and again and put in fault (issue 17).
+
+        Never while encoding (a file is open; the camera finishes what it is capturing first).
+        Drivers without ``select_video`` and statuses without a mode are left alone. A refusal
+        (CameraRejected) is logged and the shutter goes out anyway; the next check tries again.
+        """
+        select = getattr(self.driver, "select_video", None)
+        st = self.last_status
+        if select is None or st is None or self.video_mode is not False:
+            if self.video_mode:
+                self.mode_warned = False
+            return
+        if st.encoding_active:
+            if not self.mode_warned:
+                self.log.warning("recording in %s mode, not video; video is selected once it stops",
+                                 st.mode_name)
+                self.mode_warned = True
+            return
+        log = self.log.warning if not self.mode_warned else self.log.info
+        log("in %s mode, not video: selecting video mode", st.mode_name)
+        self.mode_warned = True
+        try:
+            select()
+        except CameraRejected as exc:
+            self.log.warning("could not select video mode: %s", exc.detail)
+            return
+        finally:
+            self.last_contact = self.clock()
+        self.video_mode = True
 
     def _fault(self, why: str) -> None:
         self.failures += 1
@@ -386,7 +429,7 @@ class CameraWorker:
         self._contact_ok()
         self.commanded = status.encoding_active
         self._set_state(State.RECORDING if status.encoding_active else State.IDLE, "answering")
-        if status.sd_error or status.encoding_active != self._wanted:
+        if status.sd_error or status.encoding_active != self._wanted or status.in_video_mode is False:
             self.request_check()
 
     def _wake_and_apply(self) -> None:
@@ -413,6 +456,7 @@ class CameraWorker:
             return
         if self.set_clock and not status.encoding_active:
             self._set_camera_clock()        # never while recording: a file is open (_check sets it later)
+        self._ensure_video_mode()
         self.commanded = status.encoding_active
         self._set_state(State.RECORDING if status.encoding_active else State.IDLE, "awake")
         if status.encoding_active != self._wanted:

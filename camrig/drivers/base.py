@@ -17,8 +17,18 @@ The interface the worker calls (camrig/worker.py)::
     reset() -> None                                   # forget connections (after a failure)
     keep_alive_interval: float | None                 # seconds; None: no keep-alive of its own
     keep_alive() -> None                              # only when keep_alive_interval is set
+    select_video() -> None                            # optional: see "Camera mode" below
 
 Every method raises CameraUnreachable, CameraRejected or LinkError, naming the camera.
+
+Camera mode ("Always video", issue 17): a camera left in photo or time-lapse mode takes a
+photo (or a time-lapse) on every shutter. A driver that can read and set the mode reports it in
+:class:`CameraStatus` (``mode``/``sub_mode``, gpControl statuses 43/44, so that
+:attr:`CameraStatus.in_video_mode` is True or False) and has ``select_video()``, which puts the
+camera in plain video mode; the worker calls it whenever a status says the camera is not in
+video mode and it is not encoding (never while recording), and before a shutter on. A driver
+without ``select_video`` (Open GoPro, for now) reports ``in_video_mode`` None and the worker
+leaves its mode alone: nothing pretends a mode was set.
 """
 
 from __future__ import annotations
@@ -46,6 +56,18 @@ def sd_text(value: int | None) -> str:
         return "unknown"
     return SD_STATUS_TEXT.get(value, f"code {value}")
 
+#: gpControl status 43 ``mode`` and 44 ``sub_mode`` (HERO7Black_gpControl.json: "modes" values and
+#: each mode's ``current_sub_mode`` options; KonradIT/goprowifihack HERO5/HERO7 command lists).
+MODE_VIDEO, MODE_PHOTO, MODE_MULTISHOT = 0, 1, 2
+SUB_MODE_VIDEO = 0
+MODE_NAMES = {
+    (0, 0): "video", (0, 1): "time-lapse video", (0, 2): "video+photo", (0, 3): "looping",
+    (0, 4): "TimeWarp", (1, 0): "photo", (1, 1): "continuous photo", (1, 2): "night photo",
+    (2, 0): "burst", (2, 1): "time-lapse photo", (2, 2): "night-lapse", (3, 0): "broadcast",
+    (3, 1): "broadcast", (4, None): "playback", (5, None): "setup",
+}
+_MODE_GROUPS = {0: "video", 1: "photo", 2: "multishot", 3: "broadcast", 4: "playback", 5: "setup", 6: "audio"}
+
 
 @dataclass(frozen=True)
 class CameraStatus:
@@ -57,7 +79,9 @@ class CameraStatus:
     charging), ``remaining_space_kb`` (54, KB), ``remaining_video_s`` (35,
     seconds), ``video_progress_s`` (13, seconds), ``next_poll_ms`` (60,
     milliseconds), ``system_ready`` (82; None when the firmware lacks it),
-    ``system_busy`` (8). ``raw`` keeps the whole ``status`` object.
+    ``system_busy`` (8), ``mode`` (43) and ``sub_mode`` (44) in gpControl numbering
+    (None when the driver does not report a mode: Open GoPro, for now). ``raw`` keeps the whole
+    ``status`` object.
     """
 
     encoding_active: bool
@@ -71,6 +95,7 @@ class CameraStatus:
     video_progress_s: int | None = None
     next_poll_ms: int | None = None
     mode: int | None = None
+    sub_mode: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -90,6 +115,30 @@ class CameraStatus:
         """The camera will accept a shutter: ready (82, where reported) and not busy (8)."""
         return self.system_ready is not False and not self.system_busy
 
+    @property
+    def in_video_mode(self) -> bool | None:
+        """True in plain video (mode 0, sub-mode 0: not time-lapse video, looping, TimeWarp),
+        False in any other mode, None when the mode is not reported (``mode`` None).
+
+        A missing sub-mode (``sub_mode`` None) with mode 0 counts as video.
+        """
+        if self.mode is None:
+            return None
+        return self.mode == MODE_VIDEO and self.sub_mode in (None, SUB_MODE_VIDEO)
+
+    @property
+    def mode_name(self) -> str | None:
+        """The mode for people: ``'video'``, ``'photo'``, ``'time-lapse video'``…; ``'mode 7/1'``
+        for a pair this table does not know; None when the mode is not reported."""
+        if self.mode is None:
+            return None
+        name = MODE_NAMES.get((self.mode, self.sub_mode)) or MODE_NAMES.get((self.mode, None))
+        if name:
+            return name
+        group = _MODE_GROUPS.get(self.mode)
+        sub = "" if self.sub_mode is None else f"/{self.sub_mode}"
+        return f"{group}{sub}" if group else f"mode {self.mode}{sub}"
+
 
 class Driver(Protocol):
     """The calls the worker makes (see the module docstring)."""
@@ -102,3 +151,4 @@ class Driver(Protocol):
     def sleep(self) -> None: ...
     def set_date_time(self, when) -> None: ...
     def reset(self) -> None: ...
+    # Optional (the worker checks with getattr): select_video() -> None, plain video mode.

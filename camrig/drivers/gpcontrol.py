@@ -33,7 +33,8 @@ VIDEO_PROGRESS_COUNTER = "13"       # seconds into the current recording
 APP_COUNT = "31"
 SD_STATUS = "33"                    # 0 ok, 2 no card, 3 error (-1 unknown on some firmware)
 REMAINING_VIDEO_TIME = "35"         # seconds
-MODE = "43"                         # 0 video
+MODE = "43"                         # 0 video, 1 photo, 2 multishot (HERO7Black_gpControl.json "modes")
+SUB_MODE = "44"                     # within the mode: video 0 video, 1 time-lapse video, 3 looping, 4 TimeWarp
 REMAINING_SPACE = "54"              # KB
 NEXT_POLL_MSEC = "60"               # ms the camera wants between status polls
 AP_STATE = "69"
@@ -48,6 +49,11 @@ PATH_SLEEP = "/gp/gpControl/command/system/sleep"
 PATH_HILIGHT = "/gp/gpControl/command/storage/tag_moment"
 PATH_DATE_TIME = "/gp/gpControl/command/setup/date_time?p={p}"
 PATH_INFO = "/gp/gpControl/info"
+#: Set mode and sub-mode at once: GPCAMERA_SUBMODE ("Set Mode and Sub-Mode", url ``/command/sub_mode``)
+#: in HERO7Black_gpControl.json "commands"; parameters as in KonradIT/goprowifihack HERO5 and HERO7
+#: command lists ("Secondary modes": ``sub_mode?mode=0&sub_mode=0`` is Video). ``command/mode?p=0``
+#: alone is not enough: it returns to the video mode's last sub-mode, which may be time-lapse video.
+PATH_SELECT_VIDEO = "/gp/gpControl/command/sub_mode?mode=0&sub_mode=0"
 
 #: Bodies over this are not status answers (a HERO7 status is ~3 KB).
 MAX_STATUS_BYTES = 256 * 1024
@@ -94,6 +100,7 @@ def parse_status(body: bytes, *, camera: str | None = None) -> CameraStatus:
         video_progress_s=_int(status, VIDEO_PROGRESS_COUNTER),
         next_poll_ms=_int(status, NEXT_POLL_MSEC),
         mode=_int(status, MODE),
+        sub_mode=_int(status, SUB_MODE),
         raw=status,
     )
 
@@ -147,6 +154,14 @@ class GpControl:
     def sleep(self) -> None:
         """Put the camera to sleep (``system/sleep``); Wi-Fi stays up for Wake-on-LAN."""
         self._command(PATH_SLEEP)
+
+    def select_video(self) -> None:
+        """Put the camera in plain video mode (status 43 = 0, 44 = 0): ``command/sub_mode?mode=0&sub_mode=0``.
+
+        The worker never calls it while the camera is encoding. Raises CameraRejected when the
+        camera refuses (a gpControl camera answers HTTP 500 with a JSON error record).
+        """
+        self._command(PATH_SELECT_VIDEO)
 
     def hilight(self) -> None:
         """Tag a HiLight in the current recording (``storage/tag_moment``)."""

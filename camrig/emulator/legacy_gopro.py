@@ -1,8 +1,9 @@
 """Emulated GoPro HERO5–8 speaking gpControl, for the namespace rig, the demo and tests.
 
-One ``LegacyGoPro`` is one camera: an HTTP server on ``port`` (gpControl), a
-second one on ``media_port`` (``/gp/gpMediaList``), a UDP Wake-on-LAN listener
-on ``wol_port`` and an AF_UNIX control socket (one JSON object per line in,
+One ``LegacyGoPro`` is one camera: an HTTP server on ``port`` (gpControl, and
+``/gp/gpMediaList`` too), a second one on ``media_port`` (``/gp/gpMediaList``), a
+UDP Wake-on-LAN listener on ``wol_port``, a UDP listener for the live-preview
+keep-alive on ``stream_port`` and an AF_UNIX control socket (one JSON object per line in,
 one per line out) through which tests and the stand-in ``gatttool`` inject
 faults and BLE commands. The contract is "Emulated legacy GoPro" in
 ``docs/contracts.md``.
@@ -14,7 +15,11 @@ Sources of the protocol facts (each is cited again where it is used):
   from a copy of it, so keys and value types are the camera's own.
 - ``shared/fixtures/gopro_legacy/HERO7Black_gpControl.json``: names of the
   status ids (10 encoding_active, 33 sd_status, 82 system_ready, ...), the
-  command URLs, and the ``info`` block's shape.
+  command URLs, the modes and sub-modes, the settings and their options, and
+  the ``info`` block. Served as ``/gp/gpControl`` by default, so the emulated
+  camera is a HERO7 Black in every answer (KonradIT/goprowifihack
+  HERO7/HERO7-Commands.md gives the very status capture above as its "Sample
+  /status" of a HERO7).
 - ``shared/DESIGN.md`` "Field facts" and KonradIT/goprowifihack notes: URLs,
   date_time encoding, BLE command bytes and ``[len][cmd][status]`` answers,
   Wake-on-LAN, the "start too early jams the SD card" quirk.
@@ -66,9 +71,13 @@ S_PROGRESS = "13"            # video_progress_counter, seconds
 S_APP_COUNT = "31"           # app_count
 S_SD = "33"                  # sd_status: 0 ok, 2 no card, 3 error (DESIGN.md field facts)
 S_REMAINING_VIDEO = "35"     # remaining_video_time, seconds
+S_NUM_GROUP_PHOTOS = "36"    # num_group_photos
+S_NUM_TOTAL_PHOTOS = "38"    # num_total_photos
 S_NUM_GROUP_VIDEOS = "37"    # num_group_videos
 S_NUM_TOTAL_VIDEOS = "39"    # num_total_videos
 S_DATE_TIME = "40"           # date_time, same %YY%MM%DD%hh%mm%ss form as the setter
+S_MODE = "43"                # mode: 0 video, 1 photo, 2 multishot (capabilities "modes" values)
+S_SUB_MODE = "44"            # sub_mode: the mode's current_sub_mode option
 S_LOCATE = "45"              # camera_locate_active
 S_REMAINING_SPACE = "54"     # remaining_space, KB
 S_CURRENT_TIME_MSEC = "57"   # current_time_msec (ms since the camera booted)
@@ -81,6 +90,24 @@ SD_OK, SD_NO_CARD, SD_ERROR = 0, 2, 3
 
 BLE_ERRORS = ("enosys", "busy", "auth", "refused", "hang")
 TOGGLE_FAULTS = ("http_500", "bad_json", "truncated_json", "oversized_json", "no_key_10", "ignore_wol")
+#: Behaviour switches (on/off through ``fault(name, on=...)``) where the sources are silent or
+#: cameras differ (docs/models.md "Camera modes, presets and emulator fidelity"):
+#: busy_while_recording — status 8 system_busy 1 all through a capture (a real camera may stay busy);
+#: lenient_date_time — setup/date_time accepts one hex digit per field (goprocam's syncTime sends them);
+#: mode_while_recording — a mode change while capturing is obeyed (the capture stops) instead of refused.
+SWITCHES = ("busy_while_recording", "lenient_date_time", "mode_while_recording")
+DEFAULT_CAPABILITIES = captures.path(captures.HERO7_CAPABILITIES)
+STREAM_KEEP_ALIVE = b"_GPHD_:"   # live-preview keep-alive datagram prefix (UDP 8554; goprocam KeepAlive)
+
+# Modes and sub-modes (status 43/44) a camera without a capability JSON offers: KonradIT/goprowifihack
+# HERO5/HERO5-Commands.md "Secondary modes" (video 0-3, photo 0-2, multishot 0-2).
+DEFAULT_SUB_MODES = {0: (0, 1, 2, 3), 1: (0, 1, 2), 2: (0, 1, 2)}
+# What a shutter does in each (mode, sub_mode) (HERO7Black_gpControl.json mode names; goprowifihack
+# HERO7-Commands.md: "Stop (Video/Timelapse): shutter?p=0"): video records until stopped; a
+# time-lapse (video or photo) captures until stopped; photo and burst take their photos at once.
+CAPTURE_KIND = {(0, 0): "video", (0, 1): "timelapse_video", (0, 2): "video", (0, 3): "video",
+                (0, 4): "timelapse_video", (1, 0): "photo", (1, 1): "photo", (1, 2): "photo",
+                (2, 0): "photo", (2, 1): "timelapse_photo", (2, 2): "timelapse_photo"}
 OVERSIZED_BYTES = 1_100_000  # "> 1 MB" body for the oversized_json fault
 
 # BLE command bytes on characteristic GP-0072 (DESIGN.md field facts; KonradIT goprowifihack
@@ -130,23 +157,85 @@ def encode_date_time(dt: datetime.datetime) -> str:
     return "".join(f"%{v:02X}" for v in (dt.year - 2000, dt.month, dt.day, dt.hour, dt.minute, dt.second))
 
 
-def decode_date_time(raw: str) -> datetime.datetime:
+def decode_date_time(raw: str, *, lenient: bool = False) -> datetime.datetime:
     """gpControl ``%YY%MM%DD%hh%mm%ss`` (raw query text, not URL-decoded) → naive ``datetime``.
 
     Accepts the whole parameter URL-encoded once more (every ``%`` as ``%25``) too; only that exact
-    30-character form is decoded, since ``%25`` is also a valid field (0x25 = 37 s). Raises
-    ValueError on anything else.
+    30-character form is decoded, since ``%25`` is also a valid field (0x25 = 37 s). ``lenient``
+    also accepts one hex digit per field (``%18%b%1d%9%5%7``, as goprocam's syncTime sends; whether
+    a camera does is unverified). Raises ValueError on anything else (and on an impossible date).
     """
     text = raw.replace("%25", "%") if re.fullmatch(r"(?:%25[0-9A-Fa-f]{2}){6}", raw) else raw
     parts = text.split("%")
-    if len(parts) != 7 or parts[0] != "" or not all(re.fullmatch(r"[0-9A-Fa-f]{2}", p) for p in parts[1:]):
+    field = r"[0-9A-Fa-f]{1,2}" if lenient else r"[0-9A-Fa-f]{2}"
+    if len(parts) != 7 or parts[0] != "" or not all(re.fullmatch(field, p) for p in parts[1:]):
         raise ValueError(f"date_time parameter not %YY%MM%DD%hh%mm%ss: {raw!r}")
     yy, mo, dd, hh, mi, ss = (int(p, 16) for p in parts[1:])
     return datetime.datetime(2000 + yy, mo, dd, hh, mi, ss)
 
 
+def error_record(path: str, query: str, *, firmware: str) -> dict:
+    """The JSON body a gpControl camera sends with HTTP 500 (reported, KonradIT/goprowifihack
+    issue 167 from a HERO5 and gopro/OpenGoPro issue 169 from a HERO8)::
+
+        {"version": "6.00", "path_info": "command/setup/date_time", "query_string": "p=...",
+         "error_code": -3, "error_msg": "500 Internal Server Error",
+         "function": "gpcontrol_cgi_handler", "line": 190}
+
+    HERO5 firmware (HD5…) said version "5.00", error_code -1, line 186; HERO7/HERO8 "6.00", -3,
+    190. ``path`` is the request path, ``query`` its raw query string.
+    """
+    hero5 = firmware.startswith("HD5")
+    return {"version": "5.00" if hero5 else "6.00",
+            "path_info": path.removeprefix("/gp/gpControl/"),
+            "query_string": query,
+            "error_code": -1 if hero5 else -3,
+            "error_msg": "500 Internal Server Error",
+            "function": "gpcontrol_cgi_handler",
+            "line": 186 if hero5 else 190}
+
+
+def _info_from_capabilities(caps: dict, status: dict, wifi_mac: str) -> dict:
+    """``/gp/gpControl/info`` body of the camera the capability JSON describes: its own ``info``
+    block (HERO7Black_gpControl.json: model_name "HERO7 Black", model_number 30, firmware
+    HD7.01.01.49.17), with what the capture redacted filled in: serial "EMULATED", ap_mac the
+    emulator's Wi-Fi MAC (hex, no colons), ap_ssid status 30 of the status capture."""
+    info = dict(caps.get("info") or {})
+    info.update(serial_number="EMULATED", ap_mac=wifi_mac.replace(":", ""),
+                ap_ssid=str(status.get("30", "")))
+    return {"info": info}
+
+
+def _modes_from_capabilities(caps: dict | None) -> tuple[dict[int, tuple[int, ...]], dict[int, str]]:
+    """({mode: allowed sub-modes}, {mode: id of its current_sub_mode setting}) from the
+    capability JSON's ``modes`` (each mode's ``current_sub_mode`` setting options), or the
+    HERO5 lists (DEFAULT_SUB_MODES; no setting ids) without one."""
+    if not caps:
+        return dict(DEFAULT_SUB_MODES), {}
+    subs: dict[int, tuple[int, ...]] = {}
+    ids: dict[int, str] = {}
+    for m in caps.get("modes", []):
+        for setting in m.get("settings", []):
+            if setting.get("path_segment") == "current_sub_mode":
+                subs[int(m["value"])] = tuple(int(o["value"]) for o in setting["options"])
+                ids[int(m["value"])] = str(setting["id"])
+    return subs, ids
+
+
+def _settings_from_capabilities(caps: dict | None) -> dict[str, set[int]] | None:
+    """{setting id: allowed option values} from every mode's settings in the capability JSON;
+    None without one (then any setting the status capture has is accepted)."""
+    if not caps:
+        return None
+    out: dict[str, set[int]] = {}
+    for m in caps.get("modes", []):
+        for setting in m.get("settings", []):
+            out.setdefault(str(setting["id"]), set()).update(int(o["value"]) for o in setting.get("options", []))
+    return out
+
+
 def _info_from_fixture(path: Path, status: dict) -> dict:
-    """``/gp/gpControl/info`` body for the camera the capture came from.
+    """``/gp/gpControl/info`` body for the camera the status capture came from (no capability JSON).
 
     Shape copied from the ``info`` block of HERO7Black_gpControl.json (all values strings except
     model_number); model and firmware are read from the capture's file name (MODEL_FIRMWARE_what),
@@ -363,7 +452,11 @@ class LegacyGoPro:
       wol_listen         address of the WoL listener; ``0.0.0.0`` so that broadcasts arrive.
       wifi_mac, bt_mac   the camera's Wi-Fi MAC (WoL target) and Bluetooth MAC (stand-in gatttool).
       fixture            real ``/gp/gpControl/status`` capture the answers are built from.
-      capabilities       real ``/gp/gpControl`` capability JSON to serve, or None → 404.
+      capabilities       real ``/gp/gpControl`` capability JSON to serve (default: the HERO7 Black
+                         capture), or None → 404 and a HERO5 named by the status capture's file name.
+                         Its ``info`` block is ``/gp/gpControl/info``; its modes, sub-modes and
+                         settings are the ones the camera accepts.
+      stream_port        UDP port of the live-preview keep-alive listener (camera: 8554); 0 = ephemeral.
       delay_ms           every HTTP answer waits this long first (Wi-Fi RTT + camera processing).
       netdev             the camera-side interface (in its namespace) to set down / arp off, or None.
       association_delay  seconds from BLE Wi-Fi-on to Wi-Fi up.
@@ -379,12 +472,16 @@ class LegacyGoPro:
 
     #: The control socket's server class (the Open GoPro emulator adds BLE sessions to it).
     _control_server_class = _ControlServer
+    #: gpControl modes (status 43/44, command/mode, command/sub_mode, a shutter by mode). The Open
+    #: GoPro emulator turns this off: its presets are not emulated yet.
+    _gpcontrol_modes = True
 
     def __init__(self, name: str = "camera", *, control_path: str | None = None,
                  listen: str = "127.0.0.1", port: int = 0, media_port: int = 0,
-                 wol_port: int = 0, wol_listen: str = "0.0.0.0",
+                 wol_port: int = 0, wol_listen: str = "0.0.0.0", stream_port: int = 0,
                  wifi_mac: str = "04:41:69:00:00:01", bt_mac: str | None = None,
-                 fixture: str | os.PathLike = DEFAULT_FIXTURE, capabilities: str | os.PathLike | None = None,
+                 fixture: str | os.PathLike = DEFAULT_FIXTURE,
+                 capabilities: str | os.PathLike | None = DEFAULT_CAPABILITIES,
                  delay_ms: float = 20.0, netdev: str | None = None,
                  association_delay: float = 2.0, boot_delay: float = 0.5, start: str = "awake",
                  idle_wifi_off: float = 0.0):
@@ -393,6 +490,7 @@ class LegacyGoPro:
         self.name = name
         self.listen = listen
         self._want_port, self._want_media_port, self._want_wol_port = port, media_port, wol_port
+        self._want_stream_port = stream_port
         self.wol_listen = wol_listen
         self.wifi_mac = normalize_mac(wifi_mac)
         self.bt_mac = normalize_mac(bt_mac) if bt_mac else None
@@ -417,8 +515,28 @@ class LegacyGoPro:
         # HERO5 fw HD5.02.02 does not report status 82 (system_ready); HERO6-8 do (the HERO7
         # capability JSON names it). The emulator always reports it: the driver waits for it.
         self._base_status.setdefault(S_SYSTEM_READY, 1)
-        self._info = _info_from_fixture(fixture_path, capture["status"])
-        self._capabilities: bytes | None = Path(capabilities).read_bytes() if capabilities else None
+        caps: dict | None = None
+        if capabilities:
+            try:
+                caps = json.loads(Path(capabilities).read_text())
+            except (OSError, ValueError) as exc:
+                raise FileNotFoundError(f"{name}: capability JSON {capabilities} not readable: {exc}") from exc
+        if caps is not None:
+            # One model in every answer: /gp/gpControl/info and the info block of /gp/gpControl.
+            self._info = _info_from_capabilities(caps, capture["status"], self.wifi_mac)
+            caps["info"] = self._info["info"]
+            self._capabilities: bytes | None = json.dumps(caps, separators=(",", ":")).encode()
+        else:
+            self._info = _info_from_fixture(fixture_path, capture["status"])
+            self._capabilities = None
+        self.firmware = str(self._info["info"].get("firmware_version", ""))
+        self._sub_modes, self._sub_mode_setting = _modes_from_capabilities(caps)
+        self._setting_options = _settings_from_capabilities(caps)
+        self.mode = int(self._base_status.get(S_MODE, 0))
+        self.sub_mode = int(self._base_status.get(S_SUB_MODE, 0))
+        self.capture_kind: str | None = None   # what the running capture is (video, timelapse_video, ...)
+        self.photos = 0                        # photos taken this session
+        self._settings: dict[str, int] = {}   # settings changed over gpControl (and current sub-modes)
 
         # Bit rate from the capture itself: remaining_space (KB) / remaining_video_time (s).
         space = int(self._base_status.get(S_REMAINING_SPACE, 27655117))
@@ -428,7 +546,7 @@ class LegacyGoPro:
         self._lock = threading.RLock()
         self._closing = threading.Event()
         self._events: collections.deque = collections.deque(maxlen=EVENTS_KEPT)
-        self._faults: dict[str, Any] = {k: False for k in TOGGLE_FAULTS}
+        self._faults: dict[str, Any] = {k: False for k in TOGGLE_FAULTS + SWITCHES}
         self._faults.update(slow=0.0, ble_error=None)
         self.power = "on"            # "on" | "asleep"
         self.wifi = "on"             # "on" | "off"
@@ -450,11 +568,13 @@ class LegacyGoPro:
         self._media: _HttpServer | None = None
         self._control: _ControlServer | None = None
         self._wol_sock: socket.socket | None = None
+        self._stream_sock: socket.socket | None = None
         self._threads: list[threading.Thread] = []
         self._timers: _Scheduler | None = None
         self.port = port
         self.media_port = media_port
         self.wol_port = wol_port
+        self.stream_port = stream_port
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -474,6 +594,20 @@ class LegacyGoPro:
         self._wol_sock.settimeout(0.1)
         self.wol_port = self._wol_sock.getsockname()[1]
         self._spawn(self._wol_loop, "wol")
+        if self._gpcontrol_modes:
+            self._stream_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._stream_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self._stream_sock.bind((self.listen, self._want_stream_port))
+            except OSError as exc:    # only the preview keep-alive is lost: the camera still works
+                log.warning("%s: live-preview keep-alive port %s not bound: %s", self.name,
+                            self._want_stream_port, exc)
+                self._stream_sock.close()
+                self._stream_sock = None
+        if self._stream_sock is not None:
+            self._stream_sock.settimeout(0.1)
+            self.stream_port = self._stream_sock.getsockname()[1]
+            self._spawn(self._stream_loop, "stream")
         if self.idle_wifi_off > 0:
             self._timers.call_later(min(1.0, self.idle_wifi_off / 4), self._idle_check)
         if self.control_path:
@@ -505,8 +639,9 @@ class LegacyGoPro:
                 os.unlink(self.control_path)
             except OSError:
                 pass
-        if self._wol_sock:
-            self._wol_sock.close()
+        for sock in (self._wol_sock, self._stream_sock):
+            if sock:
+                sock.close()
         for t in self._threads:
             t.join(timeout=1.0)
 
@@ -583,8 +718,19 @@ class LegacyGoPro:
         base, at = self._clock_set
         return base + datetime.timedelta(seconds=int(time.monotonic() - at))
 
+    def _capture_kind_now(self) -> str:
+        """What a shutter does in the current mode (CAPTURE_KIND; other modes: nothing)."""
+        if not self._gpcontrol_modes:
+            return "video"
+        return CAPTURE_KIND.get((self.mode, self.sub_mode), "none")
+
     def _start_recording(self, via: str, t: float) -> None:
-        """Shutter on: records unless the SD card is in error or missing, or boot is not done."""
+        """Shutter on: captures unless the SD card is in error or missing, or boot is not done.
+
+        What it captures follows the mode (status 43/44): video and time-lapse (video or photo)
+        run until a shutter off, with status 10 encoding_active 1; in photo or burst mode it takes
+        a photo (a ``GOPRnnnn.JPG``) and encoding_active stays 0.
+        """
         self._event("shutter_on", t, via=via)
         if self.power != "on" or self.record_started_at is not None:
             return
@@ -596,8 +742,20 @@ class LegacyGoPro:
             return
         if self.sd_status != SD_OK:
             return   # a camera whose card errored accepts the command (HTTP 200) but records nothing
+        kind = self._capture_kind_now()
+        if kind == "photo":
+            self.photos += 1
+            self.files.append({"n": f"GOPR{len(self.files) + 1:04d}.JPG",
+                               "mod": str(int(self._camera_clock().replace(tzinfo=datetime.timezone.utc).timestamp())),
+                               "ls": "-1", "s": "4000000"})
+            self._event("photo", t, via=via, mode=self.mode, sub_mode=self.sub_mode)
+            return
+        if kind == "none":
+            self._event("shutter_ignored", t, via=via, mode=self.mode, sub_mode=self.sub_mode)
+            return
         self.record_started_at = t
-        self._event("record_start", t, via=via)
+        self.capture_kind = kind
+        self._event("record_start", t, via=via, capture=kind)
 
     def _stop_recording(self, cause: str, t: float) -> None:
         if self.record_started_at is None:
@@ -605,9 +763,11 @@ class LegacyGoPro:
         length = max(0.0, t - self.record_started_at)
         self.recorded_s += length
         n = len(self.files) + 1
+        kind, self.capture_kind = self.capture_kind, None
         self.files.append({
-            "n": f"GOPR{n:04d}.MP4",
+            "n": f"G{n:07d}.JPG" if kind == "timelapse_photo" else f"GOPR{n:04d}.MP4",
             "mod": str(int(self._camera_clock().replace(tzinfo=datetime.timezone.utc).timestamp())),
+            "ls": "-1",
             "s": str(int(length * self._kb_per_s * 1024)),
         })
         self.record_started_at = None
@@ -720,7 +880,8 @@ class LegacyGoPro:
             running = (now - rec) if rec is not None else 0.0
             used_s = self.recorded_s + running
             s[S_ENCODING] = 1 if rec is not None else 0
-            s[S_SYSTEM_BUSY] = 0 if self.system_ready else 1
+            s[S_SYSTEM_BUSY] = 0 if self.system_ready and not (
+                rec is not None and self._faults["busy_while_recording"]) else 1
             s[S_PROGRESS] = int(running)
             s[S_APP_COUNT] = len(self.clients)
             s[S_SD] = self.sd_status
@@ -730,19 +891,27 @@ class LegacyGoPro:
             s[S_BATTERY_PERCENT] = max(0, int(self._base_status.get(S_BATTERY_PERCENT, 100) - used_s / 60))
             s[S_SYSTEM_READY] = 1 if self.system_ready else 0
             s[S_LOCATE] = 1 if self.locate else 0
-            s[S_NUM_GROUP_VIDEOS] = int(self._base_status.get(S_NUM_GROUP_VIDEOS, 0)) + len(self.files)
-            s[S_NUM_TOTAL_VIDEOS] = int(self._base_status.get(S_NUM_TOTAL_VIDEOS, 0)) + len(self.files)
+            videos = sum(1 for f in self.files if f["n"].endswith(".MP4"))
+            s[S_NUM_GROUP_VIDEOS] = int(self._base_status.get(S_NUM_GROUP_VIDEOS, 0)) + videos
+            s[S_NUM_TOTAL_VIDEOS] = int(self._base_status.get(S_NUM_TOTAL_VIDEOS, 0)) + videos
+            s[S_NUM_GROUP_PHOTOS] = int(self._base_status.get(S_NUM_GROUP_PHOTOS, 0)) + self.photos
+            s[S_NUM_TOTAL_PHOTOS] = int(self._base_status.get(S_NUM_TOTAL_PHOTOS, 0)) + self.photos
             s[S_NUM_HILIGHTS] = len(self.hilights)
             s[S_LAST_HILIGHT_MSEC] = int(self.hilights[-1] * 1000) if self.hilights else 0
             s[S_CURRENT_TIME_MSEC] = int((now - self.booted_at) * 1000)
             if self._clock_set is not None:
                 s[S_DATE_TIME] = encode_date_time(self._camera_clock())
+            settings = dict(self._base_settings)
+            if self._gpcontrol_modes:
+                s[S_MODE], s[S_SUB_MODE] = self.mode, self.sub_mode
+                settings.update(self._settings)
             if self._faults["no_key_10"]:
                 s.pop(S_ENCODING, None)
-            return {"status": s, "settings": dict(self._base_settings)}
+            return {"status": s, "settings": settings}
 
     def media_list(self) -> dict:
-        """gpMediaList shape: ``{"id": str, "media": [{"d": "100GOPRO", "fs": [{"n", "mod", "s"}]}]}``.
+        """gpMediaList shape (goprowifihack HERO5/Mediabrowsing.md):
+        ``{"id": str, "media": [{"d": "100GOPRO", "fs": [{"n", "mod", "ls", "s"}]}]}``.
 
         Lists the files recorded in this session ("mod": camera time, epoch s; "s": bytes).
         """
@@ -780,6 +949,8 @@ class LegacyGoPro:
             code, body = self._route_media(path)
         else:
             code, body = self._route_gpcontrol(path, params, post)
+            if code == 500 and body is None and self._gpcontrol_modes:
+                body = error_record(path, query, firmware=self.firmware)
         if body is None:
             h.reply(code, b"", "text/plain")
         elif isinstance(body, bytes):
@@ -807,7 +978,18 @@ class LegacyGoPro:
         return 404, None
 
     def _route_gpcontrol(self, path: str, params: dict, post: list):
-        """Return (http code, body dict | bytes | None). Commands answer ``{}`` like the camera."""
+        """Return (http code, body dict | bytes | None). Commands answer ``{}`` like the camera;
+        a refused command (bad parameter, unknown command or setting, a mode change while
+        capturing) answers HTTP 500 with the camera's JSON error record (body None here: the
+        caller fills in :func:`error_record`). Paths outside ``/gp/`` answer an empty 404.
+
+        ``/gp/gpMediaList`` is answered here (port 80) too, not only on the media port :8080
+        (goprowifihack HERO5/Mediabrowsing.md): goprowifihack HERO9/Livestreaming.md gives it at
+        ``http://10.5.5.9/gp/gpMediaList``, the HERO5 notes ask port 80 for ``gpMediaMetadata``,
+        and goprocam 4.2 lists media of every gpControl camera on port 80 (reported).
+        """
+        if path == "/gp/gpMediaList":
+            return self._route_media(path)
         if not path.startswith("/gp/gpControl"):
             return 404, None
         with self._lock:
@@ -829,11 +1011,11 @@ class LegacyGoPro:
                     self._event("shutter_off", t, via="http")
                     self._stop_recording("shutter", t)
                 else:
-                    return 400, {}
+                    return 500, None
                 return 200, {}
             if path == "/gp/gpControl/command/system/locate":
                 if p not in ("0", "1"):
-                    return 400, {}
+                    return 500, None
                 self.locate = p == "1"
                 return 200, {}
             if path == "/gp/gpControl/command/system/sleep":
@@ -848,15 +1030,77 @@ class LegacyGoPro:
                 return 200, {}
             if path == "/gp/gpControl/command/setup/date_time":
                 try:
-                    when = decode_date_time(p or "")
+                    when = decode_date_time(p or "", lenient=self._faults["lenient_date_time"])
                 except ValueError:
-                    return 400, {}
+                    return 500, None
                 self._clock_set = (when, t)
                 # recording: whether a file was open when the clock changed (tests assert it never is).
                 self._event("date_time", t, value=when.isoformat(),
                             recording=self.record_started_at is not None)
                 return 200, {}
-        return 404, None
+            if self._gpcontrol_modes and path in ("/gp/gpControl/command/mode", "/gp/gpControl/command/sub_mode"):
+                return self._set_mode_http(path, params, t)
+            if self._gpcontrol_modes and path.startswith("/gp/gpControl/setting/"):
+                return self._setting_http(path, t)
+        return (500, None) if path.startswith("/gp/gpControl/command/") else (404, None)
+
+    def _set_mode_http(self, path: str, params: dict, t: float):
+        """``command/mode?p=M`` (mode M, in the sub-mode it was last in) and
+        ``command/sub_mode?mode=M&sub_mode=S`` (HERO7Black_gpControl.json GPCAMERA_MODE and
+        GPCAMERA_SUBMODE; parameters from goprowifihack HERO5/HERO7 command lists). Hold the lock."""
+        try:
+            if path.endswith("/sub_mode"):
+                mode, sub = int(params.get("mode", "")), int(params.get("sub_mode", ""))
+            else:
+                mode = int(params.get("p", ""))
+                sub = self._remembered_sub_mode(mode)
+        except ValueError:
+            return 500, None
+        if sub not in self._sub_modes.get(mode, ()):
+            return 500, None
+        if self.record_started_at is not None:
+            if not self._faults["mode_while_recording"]:
+                self._event("mode_refused", t, mode=mode, sub_mode=sub, cause="capturing")
+                return 500, None
+            self._stop_recording("mode change", t)
+        self._set_mode(mode, sub, t, via="http")
+        return 200, {}
+
+    def _remembered_sub_mode(self, mode: int) -> int:
+        """The sub-mode ``mode`` was last in: its current_sub_mode setting (68 video, 69 photo, 70
+        multishot in HERO7Black_gpControl.json), else its first option."""
+        sid = self._sub_mode_setting.get(mode)
+        if sid is not None:
+            value = self._settings.get(sid, self._base_settings.get(sid))
+            if isinstance(value, int) and value in self._sub_modes.get(mode, ()):
+                return value
+        options = self._sub_modes.get(mode, (0,))
+        return options[0] if options else 0
+
+    def _set_mode(self, mode: int, sub: int, t: float, *, via: str) -> None:
+        """Hold the lock. The mode's current_sub_mode setting follows (it is what ``mode?p=`` restores)."""
+        self.mode, self.sub_mode = mode, sub
+        sid = self._sub_mode_setting.get(mode)
+        if sid is not None:
+            self._settings[sid] = sub
+        self._event("mode", t, mode=mode, sub_mode=sub, via=via)
+
+    def _setting_http(self, path: str, t: float):
+        """``/gp/gpControl/setting/ID/VALUE``: accepted (200 ``{}``) when the capability JSON lists
+        the option for that setting (without one: when the status capture has the setting), else
+        HTTP 500. Hold the lock."""
+        parts = path.removeprefix("/gp/gpControl/setting/").split("/")
+        if len(parts) != 2 or not all(re.fullmatch(r"\d{1,9}", x) for x in parts):
+            return 500, None
+        sid, value = parts[0], int(parts[1])
+        if self._setting_options is None:
+            if sid not in self._base_settings:
+                return 500, None
+        elif value not in self._setting_options.get(sid, ()):
+            return 500, None
+        self._settings[sid] = value
+        self._event("setting", t, id=int(sid), value=value)
+        return 200, {}
 
     # ------------------------------------------------------------------ Wake-on-LAN
 
@@ -894,6 +1138,24 @@ class LegacyGoPro:
             self._boot("wol", t)
         self._apply_netdev()
         return True
+
+    def _stream_loop(self) -> None:
+        """UDP live-preview keep-alive (``_GPHD_:0:0:2:0.000000``, port 8554: goprocam KeepAlive,
+        goprowifihack HERO4 Livestreaming.md): recorded as ``stream_keep_alive`` events while the
+        camera is on. No preview is streamed; whether it keeps a camera's Wi-Fi up is unverified,
+        so it does not count as a request for the idle timer."""
+        sock = self._stream_sock
+        while not self._closing.is_set():
+            try:
+                data, peer = sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if data.startswith(STREAM_KEEP_ALIVE):
+                with self._lock:
+                    if self.power == "on" and self.wifi == "on":
+                        self._event("stream_keep_alive", source=peer[0], payload=data.decode("ascii", "replace").strip())
 
     # ------------------------------------------------------------------ BLE
 
@@ -996,8 +1258,16 @@ class LegacyGoPro:
                         self._apply_netdev()
             elif name == "slow":
                 self._faults["slow"] = max(0.0, float(kw.get("seconds", 0.0)))
-            elif name in TOGGLE_FAULTS:
+            elif name in TOGGLE_FAULTS or name in SWITCHES:
                 self._faults[name] = bool(kw.get("on", True))
+            elif name == "mode":
+                # Someone turned the mode knob (default: photo): any capture ends first, as on the
+                # camera, whose buttons change mode only when it is not capturing.
+                mode, sub = int(kw.get("mode", 1)), int(kw.get("sub_mode", 0))
+                if not self._gpcontrol_modes or sub not in self._sub_modes.get(mode, ()):
+                    raise ValueError(f"mode {mode}/{sub} is not one this camera has: {self._sub_modes}")
+                self._stop_recording("mode knob", t)
+                self._set_mode(mode, sub, t, via="buttons")
             elif name == "ble_error":
                 err = kw.get("error")
                 if err is not None and err not in BLE_ERRORS:
@@ -1027,10 +1297,15 @@ class LegacyGoPro:
                 "recording": self.record_started_at is not None,
                 "sd_status": self.sd_status,
                 "record_started_at": self.record_started_at,
+                "mode": self.mode, "sub_mode": self.sub_mode,
+                "capture": self.capture_kind,        # video, timelapse_video, timelapse_photo or None
+                "photos": self.photos,
+                "model": self._info["info"].get("model_name"),
                 "delay_ms": self.delay_ms,
                 "date_time": self._camera_clock().isoformat() if self._clock_set else None,
                 "files": [f["n"] for f in self.files],
-                "ports": {"http": self.port, "media": self.media_port, "wol": self.wol_port},
+                "ports": {"http": self.port, "media": self.media_port, "wol": self.wol_port,
+                          "stream": self.stream_port},
                 "wifi_mac": self.wifi_mac,
                 "bt_mac": self.bt_mac,
                 "events": list(self._events),
@@ -1076,8 +1351,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wol-port", type=int, default=9)
     p.add_argument("--wifi-mac", default="04:41:69:00:00:01")
     p.add_argument("--bt-mac")
-    p.add_argument("--fixture", default=str(DEFAULT_FIXTURE), help="HERO5 status capture")
-    p.add_argument("--capabilities", help="/gp/gpControl capability JSON (e.g. HERO7Black_gpControl.json)")
+    p.add_argument("--stream-port", type=int, default=8554, help="UDP live-preview keep-alive port")
+    p.add_argument("--fixture", default=str(DEFAULT_FIXTURE), help="status capture")
+    p.add_argument("--capabilities", default=str(DEFAULT_CAPABILITIES),
+                   help="/gp/gpControl capability JSON (default: the HERO7 Black capture); 'none': 404 "
+                        "and a HERO5 named by the status capture")
     p.add_argument("--delay-ms", type=float, default=20.0)
     p.add_argument("--netdev")
     p.add_argument("--association-delay", type=float, default=2.0)
@@ -1095,8 +1373,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cam = LegacyGoPro(args.name, control_path=args.control, listen=args.listen, port=args.port,
-                      media_port=args.media_port, wol_port=args.wol_port, wifi_mac=args.wifi_mac,
-                      bt_mac=args.bt_mac, fixture=args.fixture, capabilities=args.capabilities,
+                      media_port=args.media_port, wol_port=args.wol_port, stream_port=args.stream_port,
+                      wifi_mac=args.wifi_mac, bt_mac=args.bt_mac, fixture=args.fixture,
+                      capabilities=None if args.capabilities == "none" else args.capabilities,
                       delay_ms=args.delay_ms, netdev=args.netdev, association_delay=args.association_delay,
                       boot_delay=args.boot_delay, start=args.start, idle_wifi_off=args.idle_wifi_off)
     return run_until_signalled(cam)

@@ -145,6 +145,7 @@ class OpenGoPro(LegacyGoPro):
     ``/gopro/camera/state`` capture."""
 
     _control_server_class = _OgpControlServer
+    _gpcontrol_modes = False   # gpControl modes/errors are the legacy camera's; presets: not emulated yet
 
     def __init__(self, name: str = "camera", *, model: str = "hero12", usb: bool = False,
                  auto_sleep: float = 0.0, fixture=STATE_FIXTURE, **kwargs: Any):

@@ -182,8 +182,10 @@ def test_media_list_lists_this_sessions_files(cam):
     assert folder["d"] == "100GOPRO"
     assert [f["n"] for f in folder["fs"]] == ["GOPR0001.MP4", "GOPR0002.MP4"]
     assert all(f["mod"].isdigit() and f["s"].isdigit() for f in folder["fs"])
-    # The media list is on the media port only, gpControl on its own port.
-    assert get(cam, "/gp/gpMediaList")[0] == 404
+    # Issue 17: the media list is on port 80 too (goprocam, goprowifihack HERO9 notes); it was 404.
+    code, body = get(cam, "/gp/gpMediaList")
+    assert code == 200 and json.loads(body)["media"] == doc["media"]
+    assert get(cam, "/gp/gpControl/status", port=cam.media_port)[0] == 404   # gpControl is port 80 only
 
 
 def test_locate_hilight_and_date_time(cam):
@@ -198,19 +200,47 @@ def test_locate_hilight_and_date_time(cam):
     assert get(cam, "/gp/gpControl/command/setup/date_time?p=%18%0B%15%0A%00%00")[0] == 200
     assert status(cam)["40"].startswith("%18%0B%15%0A%00")
     assert cam.state()["date_time"].startswith("2024-11-21T10:00")
-    assert get(cam, "/gp/gpControl/command/setup/date_time?p=garbage")[0] == 400
+    assert get(cam, "/gp/gpControl/command/setup/date_time?p=garbage")[0] == 500
 
 
 def test_info_capabilities_and_unknown_paths(make_cam):
+    # Issue 17: /gp/gpControl is served by default (it was 404 unless --capabilities was given, and
+    # goprocam retried it ~1000 times), and /gp/gpControl/info names the same camera (it said
+    # HERO5 while /gp/gpControl said HERO7).
     cam = make_cam()
     info = json.loads(get(cam, "/gp/gpControl/info")[1])["info"]
-    assert info["model_name"] == "HERO5 Black" and info["firmware_version"] == "HD5.02.02.00.00"
-    assert get(cam, "/gp/gpControl")[0] == 404          # no --capabilities
+    assert info["model_name"] == "HERO7 Black" and info["firmware_version"] == "HD7.01.01.49.17"
+    assert info["model_number"] == 30
+    code, body = get(cam, "/gp/gpControl")
+    caps, real = json.loads(body), json.loads(CAPABILITIES.read_text())
+    assert code == 200 and caps["info"] == info
+    assert {k: v for k, v in caps.items() if k != "info"} == {k: v for k, v in real.items() if k != "info"}
+    assert {k: v for k, v in info.items() if k not in ("serial_number", "ap_mac", "ap_ssid")} == {
+        k: v for k, v in real["info"].items() if k not in ("serial_number", "ap_mac", "ap_ssid")}
+    assert info["ap_ssid"] == status(cam)["30"] and info["ap_mac"] == WIFI_MAC.replace(":", "")
     assert get(cam, "/videos/nothing")[0] == 404
-    assert get(cam, "/gp/gpControl/command/unknown")[0] == 404
-    with_caps = make_cam(capabilities=CAPABILITIES)
-    code, body = get(with_caps, "/gp/gpControl")
-    assert code == 200 and json.loads(body) == json.loads(CAPABILITIES.read_text())
+    # Without a capability JSON: a HERO5 (the status capture's camera) in every answer, no /gp/gpControl.
+    bare = make_cam(capabilities=None)
+    info = json.loads(get(bare, "/gp/gpControl/info")[1])["info"]
+    assert info["model_name"] == "HERO5 Black" and info["firmware_version"] == "HD5.02.02.00.00"
+    assert get(bare, "/gp/gpControl")[0] == 404
+
+
+def test_refused_commands_answer_500_with_the_cameras_error_record(cam):
+    # Issue 17: a refused gpControl command answered 400 {} or an empty 404; a camera answers HTTP
+    # 500 with a JSON error record (goprowifihack issue 167, OpenGoPro issue 169).
+    for path, query in [("/gp/gpControl/command/unknown", ""), ("/gp/gpControl/command/shutter", "p=7"),
+                        ("/gp/gpControl/command/setup/date_time", "p=garbage"),
+                        ("/gp/gpControl/command/sub_mode", "mode=0&sub_mode=9"),
+                        ("/gp/gpControl/setting/2/999", "")]:
+        code, body = get(cam, path + ("?" + query if query else ""))
+        assert code == 500, path
+        record = json.loads(body)
+        assert record == {"version": "6.00", "path_info": path.removeprefix("/gp/gpControl/"),
+                          "query_string": query, "error_code": -3,
+                          "error_msg": "500 Internal Server Error",
+                          "function": "gpcontrol_cgi_handler", "line": 190}
+    assert not cam.state()["recording"]
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(cam):
@@ -378,7 +408,8 @@ def test_reboot_fault_drops_connections_and_resets_state(make_cam):
 def test_http_500_fault_rejects_and_does_not_execute(cam):
     ctl = EmulatorControl(cam.control_path)
     ctl.fault("http_500", on=True)
-    assert get(cam, "/gp/gpControl/status")[0] == 500
+    code, body = get(cam, "/gp/gpControl/status")
+    assert code == 500 and json.loads(body)["error_msg"] == "500 Internal Server Error"
     assert get(cam, "/gp/gpControl/command/shutter?p=1")[0] == 500
     assert not ctl.state()["recording"]
     ctl.fault("http_500", on=False)
@@ -580,3 +611,100 @@ def test_command_line_runs_until_sigterm(emu_dir):
         out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, out.decode()
     assert not os.path.exists(sock)
+
+
+# --------------------------------------------------------------------------- modes (issue 17)
+
+
+def test_mode_is_tracked_and_reported_in_status_43_44(cam):
+    # Before issue 17 every mode command answered 404 and status 43/44 stayed the capture's 0/0.
+    assert (status(cam)["43"], status(cam)["44"]) == (0, 0)
+    assert get(cam, "/gp/gpControl/command/sub_mode?mode=1&sub_mode=2")[0] == 200
+    assert (status(cam)["43"], status(cam)["44"]) == (1, 2)
+    assert cam.state()["mode"] == 1 and cam.state()["sub_mode"] == 2
+    # command/mode?p=M returns to the sub-mode that mode was last in (its current_sub_mode setting).
+    assert get(cam, "/gp/gpControl/command/sub_mode?mode=0&sub_mode=1")[0] == 200   # time-lapse video
+    assert get(cam, "/gp/gpControl/command/mode?p=1")[0] == 200
+    assert (status(cam)["43"], status(cam)["44"]) == (1, 2)
+    assert get(cam, "/gp/gpControl/command/mode?p=0")[0] == 200
+    doc = json.loads(get(cam, "/gp/gpControl/status")[1])
+    assert (doc["status"]["43"], doc["status"]["44"]) == (0, 1)
+    assert doc["settings"]["68"] == 1 and doc["settings"]["69"] == 2     # current_sub_mode settings
+    # Sub-modes the HERO7 does not list are refused (HERO7 video: 0, 1, 3, 4).
+    assert get(cam, "/gp/gpControl/command/sub_mode?mode=0&sub_mode=2")[0] == 500
+    assert get(cam, "/gp/gpControl/command/mode?p=9")[0] == 500
+
+
+def test_shutter_in_photo_mode_takes_a_photo_not_a_video(cam):
+    get(cam, "/gp/gpControl/command/sub_mode?mode=1&sub_mode=0")
+    before = status(cam)
+    assert get(cam, "/gp/gpControl/command/shutter?p=1")[0] == 200
+    after = status(cam)
+    assert after["10"] == 0, "a photo is not encoding_active"
+    assert after["38"] == before["38"] + 1 and after["39"] == before["39"]
+    state = cam.state()
+    assert not state["recording"] and state["photos"] == 1 and state["files"] == ["GOPR0001.JPG"]
+    assert any(e["what"] == "photo" for e in state["events"])
+
+
+@pytest.mark.parametrize("mode,sub,kind,name", [(0, 1, "timelapse_video", "GOPR0001.MP4"),
+                                                (2, 1, "timelapse_photo", "G0000001.JPG")])
+def test_shutter_in_time_lapse_captures_until_stopped(cam, mode, sub, kind, name):
+    get(cam, f"/gp/gpControl/command/sub_mode?mode={mode}&sub_mode={sub}")
+    get(cam, "/gp/gpControl/command/shutter?p=1")
+    assert status(cam)["10"] == 1 and cam.state()["capture"] == kind
+    get(cam, "/gp/gpControl/command/shutter?p=0")
+    assert status(cam)["10"] == 0 and cam.state()["files"] == [name]
+
+
+def test_mode_change_while_capturing_is_refused_unless_switched(cam):
+    get(cam, "/gp/gpControl/command/shutter?p=1")
+    assert get(cam, "/gp/gpControl/command/sub_mode?mode=1&sub_mode=0")[0] == 500
+    assert status(cam)["10"] == 1 and status(cam)["43"] == 0
+    EmulatorControl(cam.control_path).fault("mode_while_recording", on=True)
+    assert get(cam, "/gp/gpControl/command/sub_mode?mode=1&sub_mode=0")[0] == 200
+    assert status(cam)["10"] == 0 and status(cam)["43"] == 1 and cam.state()["files"] == ["GOPR0001.MP4"]
+
+
+def test_mode_knob_fault_ends_the_capture_and_leaves_photo_mode(cam):
+    ctl = EmulatorControl(cam.control_path)
+    get(cam, "/gp/gpControl/command/shutter?p=1")
+    ctl.fault("mode")                                   # default: photo, single
+    s = status(cam)
+    assert (s["10"], s["43"], s["44"]) == (0, 1, 0)
+    assert ctl.state()["files"] == ["GOPR0001.MP4"]
+    with pytest.raises(EmulatorRequestFailed):
+        ctl.fault("mode", mode=0, sub_mode=2)          # not a HERO7 sub-mode
+
+
+def test_settings_follow_the_capability_json(cam):
+    # Issue 17: every setting answered 404. 2 = resolution, 9 = 1080 in HERO7Black_gpControl.json.
+    assert get(cam, "/gp/gpControl/setting/2/9")[0] == 200
+    assert json.loads(get(cam, "/gp/gpControl/status")[1])["settings"]["2"] == 9
+    assert get(cam, "/gp/gpControl/setting/2/999")[0] == 500
+    assert get(cam, "/gp/gpControl/setting/99999/1")[0] == 500
+
+
+def test_busy_while_recording_switch(cam):
+    # Issue 17: status 8 was 1 only while booting; a real camera may stay busy while it records.
+    get(cam, "/gp/gpControl/command/shutter?p=1")
+    assert status(cam)["8"] == 0
+    EmulatorControl(cam.control_path).fault("busy_while_recording", on=True)
+    assert status(cam)["8"] == 1
+    get(cam, "/gp/gpControl/command/shutter?p=0")
+    assert status(cam)["8"] == 0
+
+
+def test_lenient_date_time_switch_accepts_one_digit_fields(cam):
+    one_digit = "/gp/gpControl/command/setup/date_time?p=%18%b%1d%9%5%7"   # as goprocam sends it
+    assert get(cam, one_digit)[0] == 500
+    EmulatorControl(cam.control_path).fault("lenient_date_time", on=True)
+    assert get(cam, one_digit)[0] == 200
+    assert cam.state()["date_time"] == "2024-11-29T09:05:07"
+
+
+def test_live_preview_keep_alive_is_recorded(cam):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b"_GPHD_:0:0:2:0.000000\n", ("127.0.0.1", cam.stream_port))
+    wait_for(lambda: any(e["what"] == "stream_keep_alive" for e in cam.state()["events"]),
+             what="keep-alive event")

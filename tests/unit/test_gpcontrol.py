@@ -98,6 +98,7 @@ def driver(camera):
     (lambda d: d.probe(), "/gp/gpControl/command/system/locate?p=0"),
     (lambda d: d.hilight(), "/gp/gpControl/command/storage/tag_moment"),
     (lambda d: d.sleep(), "/gp/gpControl/command/system/sleep"),
+    (lambda d: d.select_video(), "/gp/gpControl/command/sub_mode?mode=0&sub_mode=0"),
     (lambda d: d.set_date_time(dt.datetime(2026, 11, 21, 10, 0, 5)),
      "/gp/gpControl/command/setup/date_time?p=%1A%0B%15%0A%00%05"),
 ])
@@ -125,4 +126,50 @@ def test_http_500_is_rejected_with_the_status_code(camera, driver):
     camera.fault("http_500", on=True)
     with pytest.raises(CameraRejected) as info:
         driver.shutter(True)
+    assert info.value.http_status == 500
+
+
+# --------------------------------------------------------------------------- camera mode (issue 17)
+
+
+def test_mode_and_sub_mode_ids_are_the_ones_the_camera_names():
+    from camrig.drivers import gpcontrol as g
+    assert status_names()[g.MODE] == "mode" and status_names()[g.SUB_MODE] == "sub_mode"
+
+
+@pytest.mark.parametrize("mode,sub,video,name", [
+    (0, 0, True, "video"), (0, 1, False, "time-lapse video"), (0, 3, False, "looping"),
+    (0, 4, False, "TimeWarp"), (1, 0, False, "photo"), (1, 2, False, "night photo"),
+    (2, 1, False, "time-lapse photo"), (2, 0, False, "burst"), (0, None, True, "video"),
+    (7, 1, False, "mode 7/1"), (4, 0, False, "playback"),
+])
+def test_status_43_44_say_whether_the_camera_is_in_video_mode(mode, sub, video, name):
+    raw = {"10": 0, "43": mode}
+    if sub is not None:
+        raw["44"] = sub
+    st = parse_status(json.dumps({"status": raw}).encode())
+    assert (st.mode, st.sub_mode, st.in_video_mode, st.mode_name) == (mode, sub, video, name)
+
+
+def test_a_status_without_a_mode_says_nothing_about_video():
+    st = parse_status(b'{"status": {"10": 0}}')
+    assert st.in_video_mode is None and st.mode_name is None
+
+
+def test_select_video_leaves_photo_and_time_lapse_modes(camera, driver):
+    for mode, sub in [(1, 0), (0, 1), (2, 1)]:
+        camera.fault("mode", mode=mode, sub_mode=sub)
+        assert driver.status().in_video_mode is False
+        driver.select_video()
+        st = driver.status()
+        assert (st.mode, st.sub_mode, st.in_video_mode) == (0, 0, True)
+    driver.shutter(True)
+    assert driver.status().encoding_active and camera.state()["capture"] == "video"
+
+
+def test_select_video_refused_while_capturing_is_camera_rejected(camera, driver):
+    camera.fault("mode", mode=0, sub_mode=1)
+    driver.shutter(True)
+    with pytest.raises(CameraRejected) as info:
+        driver.select_video()
     assert info.value.http_status == 500

@@ -19,11 +19,11 @@ FULL = {
     "triggers": "<AnyTrigger active=True triggers=[...]>",
     "cameras": [
         {"name": "front", "interface": "wlan1", "model": "hero7", "control": "wifi",
-         "state": "recording", "wanted": True, "recording": True,
+         "state": "recording", "wanted": True, "recording": True, "mode": "video",
          "last_seen": "2026-11-21T09:59:57+00:00", "battery_percent": 84,
          "sd_status": 0, "remaining_space_kb": 27655117, "last_error": None},
         {"name": "rear", "interface": "wlan2", "model": "hero5", "control": "ble",
-         "state": "fault", "wanted": True, "recording": False,
+         "state": "fault", "wanted": True, "recording": False, "mode": "time-lapse video",
          "last_seen": "2026-11-21T09:55:00+00:00", "battery_percent": 12,
          "sd_status": 3, "remaining_space_kb": 512, "last_error": "SD card error (33=3)"},
     ],
@@ -167,20 +167,21 @@ def test_table_full_snapshot():
     assert text.endswith("\n")
     assert lines[0] == "wanted: RECORD  updated: 2026-11-21T10:00:00+00:00  pid: 123"
     assert lines[1] == "triggers: <AnyTrigger active=True triggers=[...]>"
-    assert lines[2].split() == ["NAME", "PATH", "MODEL", "STATE", "WANTED", "REC",
+    assert lines[2].split() == ["NAME", "PATH", "MODEL", "STATE", "WANTED", "REC", "MODE",
                                 "BATT", "SD", "FREE", "LAST-SEEN", "ERROR"]
     header = lines[2]
     front, rear = lines[3], lines[4]
     # Fixed width: every column starts at the same offset on every row.
-    for column in ("PATH", "STATE", "BATT", "SD", "FREE", "LAST-SEEN", "ERROR"):
-        at = header.index(column)
+    for column in ("PATH", "STATE", " MODE ", "BATT", "SD", "FREE", "LAST-SEEN", "ERROR"):
+        at = header.index(column) + (1 if column.startswith(" ") else 0)
         assert front[at - 1] == " " and front[at] != " "
         assert rear[at - 1] == " " and rear[at] != " "
-    assert front.split() == ["front", "wlan1", "hero7", "recording", "yes", "yes",
+    assert front.split() == ["front", "wlan1", "hero7", "recording", "yes", "yes", "video",
                              "84%", "ok", "26.4G", "3s", "ago", "-"]
     assert rear.startswith("rear ")
     assert "fault" in rear and "error" in rear and "512K" in rear
     assert "5m ago" in rear
+    assert rear[header.index(" MODE ") + 1:].startswith("time-lapse video ")   # issue 17: mode shown
     assert rear.endswith("SD card error (33=3)")
 
 
@@ -191,8 +192,8 @@ def test_table_sparse_snapshot():
                              "last_seen": None, "state": "asleep", "wanted": False}]}
     lines = render_table(snapshot).splitlines()
     assert lines[0] == "wanted: -  updated: -"
-    assert lines[2].split() == ["front"] + ["-"] * 8 + ["never", "-"]
-    assert lines[3].split() == ["rear", "-", "-", "asleep", "no", "-", "-", "no", "card",
+    assert lines[2].split() == ["front"] + ["-"] * 9 + ["never", "-"]
+    assert lines[3].split() == ["rear", "-", "-", "asleep", "no", "-", "-", "-", "no", "card",
                                 "-", "never", "-"]
 
 

@@ -278,3 +278,136 @@ def test_busy_while_recording_is_awake_not_a_failed_wake():
         assert driver.clock_sets == 0
     finally:
         worker.stop()
+
+
+# --------------------------------------------------------------------------- camera mode (issue 17)
+
+
+def _worker_for(cam, driver=None):
+    cfg = CameraConfig(name="front", iface=None, ssid=None, wifi_mac="06:41:69:6a:c1:05", bt_mac=None,
+                       address="127.0.0.1", http_port=cam.port, wol_port=cam.wol_port)
+    http = HttpClient(AddressLink("front", "127.0.0.1"), port=cam.port, timeout=1.0, connect_timeout=0.3)
+    driver = driver or GpControl(http, "front")
+    waker = LegacyWaker(cfg, http.link, driver.probe, timeout=5.0, wol_interval=0.2)
+    return CameraWorker(cfg, driver, waker, keep_awake=None, confirm_delay=0.05,
+                        power_cycle_pause=0.1), http
+
+
+@pytest.fixture
+def photo_cam():
+    """A camera someone left in photo mode, before the daemon first talks to it."""
+    cam = LegacyGoPro("front", delay_ms=0, boot_delay=0.1, wifi_mac="06:41:69:6a:c1:05").start()
+    cam.fault("mode", mode=1, sub_mode=0)
+    made = []
+
+    def start(driver=None):
+        worker, http = _worker_for(cam, driver(HttpClient(AddressLink("front", "127.0.0.1"), port=cam.port,
+                                                           timeout=1.0)) if driver else None)
+        made.append((worker, http))
+        worker.start()
+        return worker
+
+    yield cam, start
+    for worker, http in made:
+        worker.stop()
+        http.close()
+    cam.close()
+
+
+def _mode_events(cam, via="http"):
+    return [e for e in cam.state()["events"] if e["what"] == "mode" and e.get("via") == via]
+
+
+def test_camera_found_in_photo_mode_records_video_after_the_trigger(photo_cam, caplog):
+    # Before issue 17 the shutter took a photo, the camera never recorded, was shuttered again
+    # (another photo each time) and put in fault.
+    cam, start = photo_cam
+    caplog.set_level("INFO", logger="camrig.worker")
+    worker = start()
+    wait_for(lambda: worker.state == State.IDLE)
+    wait_for(lambda: cam.state()["mode"] == 0)              # video at first contact, before any trigger
+    assert worker.snapshot()["mode"] in ("photo", "video")
+    worker.set_wanted(True)
+    wait_for(lambda: cam.state()["recording"])
+    state = cam.state()
+    assert state["capture"] == "video" and state["photos"] == 0
+    wait_for(lambda: worker.snapshot()["mode"] == "video")
+    lines = [r.getMessage() for r in caplog.records if "not video" in r.getMessage()]
+    assert lines == ["front: in photo mode, not video: selecting video mode"]
+
+
+def test_camera_switched_to_photo_mid_session_is_corrected_at_the_next_check(rig, caplog):
+    cam, worker = rig
+    caplog.set_level("INFO", logger="camrig.worker")
+    worker.set_wanted(True)
+    wait_for(lambda: worker.state == State.RECORDING and worker.snapshot()["recording"])
+    cam.fault("mode")                                        # the knob: recording ends, photo mode
+    worker.request_check()
+    wait_for(lambda: cam.state()["recording"])
+    state = cam.state()
+    assert state["capture"] == "video" and state["photos"] == 0 and state["mode"] == 0
+    assert len(_mode_events(cam)) == 1
+    assert sum("not video" in r.getMessage() for r in caplog.records) == 1
+    assert worker.state == State.RECORDING
+
+
+def test_mode_is_never_selected_while_the_camera_is_encoding(photo_cam, caplog):
+    cam, start = photo_cam
+    cam.fault("mode", mode=0, sub_mode=1)                    # time-lapse video...
+    with cam._lock:
+        cam._start_recording("buttons", time.monotonic())    # ...started by hand
+    assert cam.state()["capture"] == "timelapse_video"
+    caplog.set_level("INFO", logger="camrig.worker")
+    worker = start()
+    worker.set_wanted(True)
+    wait_for(lambda: worker.state == State.RECORDING and worker.snapshot()["recording"])
+    for _ in range(3):                                       # three checks, each one seeing the time-lapse
+        worker.request_check()
+        time.sleep(0.6)                                      # the camera's next_poll_msec is 500
+    wait_for(lambda: any("not video" in r.getMessage() for r in caplog.records))
+    assert _mode_events(cam) == [] and cam.state()["capture"] == "timelapse_video"
+    assert not [e for e in cam.state()["events"] if e["what"] == "mode_refused"]
+    warnings = [r.getMessage() for r in caplog.records if "not video" in r.getMessage()]
+    assert warnings == ["front: recording in time-lapse video mode, not video; video is selected once it stops"]
+    worker.set_wanted(False)                                 # once it stops, video is selected
+    wait_for(lambda: not cam.state()["recording"])
+    worker.request_check()
+    wait_for(lambda: cam.state()["mode"] == 0 and cam.state()["sub_mode"] == 0)
+
+
+class _NoModeDriver:
+    """A driver that cannot set a mode (as the Open GoPro drivers, for now): no select_video."""
+
+    keep_alive_interval = None
+
+    def __init__(self, http):
+        self._d = GpControl(http, "front")
+
+    def __getattr__(self, name):
+        if name == "select_video":
+            raise AttributeError(name)
+        return getattr(self._d, name)
+
+
+def test_a_driver_without_select_video_is_left_alone(photo_cam):
+    cam, start = photo_cam
+    worker = start(_NoModeDriver)
+    worker.set_wanted(True)
+    wait_for(lambda: cam.state()["photos"] >= 1)
+    assert _mode_events(cam) == []
+
+
+def test_a_camera_busy_all_through_a_recording_is_still_stopped(rig):
+    # Before issue 17 the worker waited for system_busy to clear before a stop: a camera busy
+    # while recording (busy_while_recording) recorded on for ever.
+    cam, worker = rig
+    worker.set_wanted(True)
+    wait_for(lambda: worker.state == State.RECORDING and worker.snapshot()["recording"])
+    cam.fault("busy_while_recording", on=True)
+    cam.fault("stop_recording")
+    with cam._lock:
+        cam._start_recording("buttons", time.monotonic())
+    worker.commanded = None
+    worker._wanted = False                                   # wanted off, seen only by a check
+    worker.request_check()
+    wait_for(lambda: not cam.state()["recording"])
