@@ -377,11 +377,12 @@ class OpenGoProBle:
                 last = "no answer"
             except p.ProtocolError as exc:
                 last = f"unreadable answer ({exc})"
-            if loop.time() + self.ready_poll > deadline:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 raise BleError(f"BLE connected to {self.bt_mac} but not ready within {self.ready_timeout:.0f} s: "
                                f"Get Hardware Info answered {last} to {polls} poll(s)",
                                camera=self.camera, reason="not_ready")
-            await asyncio.sleep(self.ready_poll)
+            await asyncio.sleep(min(self.ready_poll, remaining))   # a last poll at the deadline
 
     async def _disconnect(self) -> None:
         self._set_up = False
