@@ -459,6 +459,13 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
     if not isinstance(control, str) or control.lower() not in CONTROLS:
         raise err(f"{where}.control", "must be one of " + ", ".join(CONTROLS), control, camera=guess)
     control = control.lower()
+    if control == "usb" and model == "hero9":
+        # /gopro/camera/control/wired_usb lists HERO10 Black and later only (OpenAPI
+        # x-supported-cameras); a HERO9 on USB is "GoPro Connect", the Wi-Fi API over USB
+        # Ethernet (goprowifihack HERO9/GoPro-Connect.md), which this daemon does not drive.
+        raise err(f"{where}.control", "a HERO9 has no Open GoPro wired USB control (the API lists "
+                  "HERO10 and later); on USB it is 'GoPro Connect', which this daemon does not "
+                  "drive: use control 'wifi' or 'ble'", control, camera=guess)
     if control != "wifi" and model in LEGACY_MODELS:
         raise err(f"{where}.control", f"a {model.upper()} (gpControl) is controlled over Wi-Fi only; "
                   "'usb' and 'ble' need an Open GoPro camera (hero9 … hero13)", control, camera=guess)

@@ -427,6 +427,8 @@ class CameraWorker:
             return
         self._observe(status)
         self._contact_ok()
+        if not status.encoding_active and self._wall_clock_moved():
+            self._set_camera_clock()                   # first contact with a camera found awake
         self.commanded = status.encoding_active
         self._set_state(State.RECORDING if status.encoding_active else State.IDLE, "answering")
         if status.sd_error or status.encoding_active != self._wanted or status.in_video_mode is False:

@@ -13,7 +13,18 @@ D-Bus), or the emulated camera's stand-in (``"emulated"``, tests and demo). blea
 only when a camera needs it, so a Wi-Fi-only rig runs without BlueZ.
 
 Protocol facts (bytes, characteristics, headers) live in :mod:`camrig.ble.protocol` with their
-sources. Connecting also wakes a sleeping camera (Open GoPro BLE spec, "BLE Setup" →
+sources. After connecting and subscribing, a session polls Get Hardware Info (``01 3C``) until
+the camera answers success before anything else (Open GoPro BLE spec, "BLE Setup" → "GoPro
+Setup" → "Wait for Camera BLE Readiness"), then claims external control when asked to
+(``F1 69 08 02``, HERO10+), then registers for status pushes.
+
+Timeouts: bleak's BlueZ backend spends its ``timeout`` twice in ``connect()`` — first scanning
+for the address (``BleakScanner.find_device_by_address(…, timeout=timeout)``, raising
+BleakDeviceNotFoundError "Device with address … was not found." when it is not seen), then
+connecting under a second ``async_timeout(timeout)`` (bleak 3.1.0
+``bleak/backends/bluezdbus/client.py`` lines 139–160). The connect step therefore gets
+``2 × timeout`` plus the readiness budget, so bleak's own "not found" surfaces instead of an
+outer timeout. Connecting also wakes a sleeping camera (Open GoPro BLE spec, "BLE Setup" →
 "Advertisements": a camera advertises for 8 h after going to sleep, and a connection makes it
 boot). Open GoPro cameras must be paired once (``bluetoothctl pair``/``trust``), as the
 legacy ones must be bonded.
@@ -137,17 +148,25 @@ def client_factory(backend: str, *, adapter: str = "hci0", emu_dir: str | None =
 class OpenGoProBle:
     """One camera's BLE connection and the Open GoPro exchanges over it.
 
-    ``bt_mac`` is the camera's address, ``factory`` makes the client (:func:`client_factory`),
-    ``loop`` is the daemon's :class:`BleLoop`, ``timeout`` seconds bound every call (connect
-    included). ``on_push`` (any thread) is called with ``{status id: value}`` when the camera
-    pushes registered statuses (0x93). Every public method may be called from any thread
-    except the loop's, connects first when not connected, and raises BleError naming the
-    camera (``reason``: connect, write, timeout, rejected, protocol).
+    ``bt_mac`` is the camera's address, ``factory`` makes the client (:func:`client_factory`,
+    whose bleak timeout should be ``timeout``), ``loop`` is the daemon's :class:`BleLoop`,
+    ``timeout`` seconds bound every exchange. Connecting gets :attr:`connect_budget` seconds:
+    ``2 × timeout`` for bleak (scan, then connect) plus ``ready_timeout`` (default
+    ``timeout``) for the readiness poll (Get Hardware Info every ``ready_poll`` s until it
+    answers success; skipped with ``wait_ready=False``, for legacy cameras, which do not
+    have it). ``claim_control`` True: claim external control (``F1 69 08 02``) on every
+    connection, after readiness (a refusal is logged, not raised). ``on_push`` (any thread)
+    is called with ``{status id: value}`` when the camera pushes registered statuses (0x93).
+    Every public method may be called from any thread except the loop's, connects first when
+    not connected, and raises BleError naming the camera (``reason``: connect, not_ready,
+    write, timeout, rejected, protocol).
     """
 
     def __init__(self, bt_mac: str, *, camera: str, factory: Callable[..., Any], loop: BleLoop,
                  timeout: float = 10.0, on_push: Callable[[dict], None] | None = None,
-                 register: Iterable[int] = PUSHED_STATUSES):
+                 register: Iterable[int] = PUSHED_STATUSES, wait_ready: bool = True,
+                 ready_timeout: float | None = None, ready_poll: float = 0.25,
+                 claim_control: bool = False):
         self.bt_mac = bt_mac
         self.camera = camera
         self.factory = factory
@@ -155,9 +174,16 @@ class OpenGoProBle:
         self.timeout = timeout
         self.on_push = on_push
         self.register_ids = tuple(register)
+        self.wait_ready = wait_ready
+        self.ready_timeout = timeout if ready_timeout is None else ready_timeout
+        self.ready_poll = ready_poll
+        self.claim_control = claim_control
+        self.hardware_info: dict[str, bytes] = {}   # Get Hardware Info fields of the last connection
         self.pushed: dict[int, int] = {}        # last pushed value per status id
         self._client = None
         self._lock: asyncio.Lock | None = None  # made on the loop
+        self._connect_lock: asyncio.Lock | None = None
+        self._set_up = False                    # the connection passed readiness, claim, registration
         self._queues: dict[str, asyncio.Queue] = {}
         self._reassemblers: dict[str, p.Reassembler] = {}
 
@@ -174,12 +200,39 @@ class OpenGoProBle:
 
     # --- sync API (worker threads) ----------------------------------------------------------
 
+    @property
+    def connect_budget(self) -> float:
+        """Seconds the connect step may take: 2 × ``timeout`` (bleak scans, then connects, each
+        under ``timeout``) + ``ready_timeout`` (readiness poll) + 2 s for subscribing and
+        registering."""
+        return 2 * self.timeout + (self.ready_timeout if self.wait_ready else 0.0) + 2.0
+
     def _run(self, coro):
+        if not self.connected:
+            # A reconnection happens inside the exchange: give it the connect budget.
+            return self.loop.run(coro, self.connect_budget + self.timeout, camera=self.camera)
         return self.loop.run(coro, self.timeout, camera=self.camera)
 
     def connect(self) -> None:
-        """Connect (waking the camera), subscribe to the response characteristics, register pushes."""
-        self._run(self._ensure_connected())
+        """Connect (waking the camera), subscribe to the response characteristics, wait until
+        the camera's BLE is ready, claim control (``claim_control``), register pushes."""
+        self.loop.run(self._ensure_connected(), self.connect_budget, camera=self.camera)
+
+    def set_camera_control(self, status: int = p.CAMERA_CONTROL_EXTERNAL) -> None:
+        """Set Camera Control (``F1 69 08 02`` for external) on GP-0072; the answer ``F1 E9``
+        ``ResponseGeneric`` must say RESULT_SUCCESS (1), else BleError (``rejected``)."""
+        answer = self._run(self._request(p.COMMAND, p.set_camera_control(status),
+                                         bytes([p.FEATURE_COMMAND, p.ACTION_SET_CAMERA_CONTROL_RSP])))
+        self._check_generic(answer, "set camera control")
+
+    def _check_generic(self, answer: bytes, what: str) -> None:
+        try:
+            result = p.parse_protobuf_varints(answer[2:]).get(1)
+        except p.ProtocolError as exc:
+            raise BleError(f"{what}: answer unreadable: {exc}", camera=self.camera, reason="protocol") from None
+        if result != p.PB_RESULT_SUCCESS:
+            raise BleError(f"{what}: camera answered result {result} (EnumResultGeneric; 1 is success)",
+                           camera=self.camera, reason="rejected")
 
     def disconnect(self) -> None:
         """Drop the connection (no error when there is none)."""
@@ -239,8 +292,18 @@ class OpenGoProBle:
     async def _ensure_connected(self) -> None:
         if self._lock is None:
             self._lock = asyncio.Lock()
-        if self.connected:
+            self._connect_lock = asyncio.Lock()
+        if self.connected and self._set_up:
             return
+        async with self._connect_lock:      # one connection at a time, set up before any use
+            if self.connected and self._set_up:
+                return
+            await self._connect_and_set_up()
+
+    async def _connect_and_set_up(self) -> None:
+        if self._client is not None:
+            await self._disconnect()
+        self._set_up = False
         client = self.factory(self.bt_mac, self._on_disconnect)
         try:
             await client.connect()
@@ -257,15 +320,72 @@ class OpenGoProBle:
                            camera=self.camera, reason="connect") from None
         self._client = client
         log.info("%s: BLE connected to %s", self.camera, self.bt_mac)
+        if self.wait_ready:
+            try:
+                await self._wait_ble_ready()
+            except BaseException:
+                await self._disconnect()
+                raise
+        if self.claim_control:
+            try:
+                answer = await asyncio.wait_for(
+                    self._exchange(p.COMMAND, p.set_camera_control(),
+                                   bytes([p.FEATURE_COMMAND, p.ACTION_SET_CAMERA_CONTROL_RSP])), self.timeout)
+                self._check_generic(answer, "set camera control")
+                log.info("%s: external control claimed over BLE", self.camera)
+            except (BleError, asyncio.TimeoutError) as exc:
+                log.warning("%s: claiming external control over BLE failed: %s", self.camera,
+                            exc if isinstance(exc, BleError) else "no answer")
         if self.register_ids:
             message = p.query(p.QUERY_REGISTER_STATUS, self.register_ids)
             try:
-                answer = await self._exchange(p.QUERY, message, p.QUERY_REGISTER_STATUS)
-                self.pushed.update(p.parse_query_response(answer).values)
-            except (BleError, p.ProtocolError) as exc:
-                log.info("%s: status registration failed (%s); polling only", self.camera, exc)
+                answer = await asyncio.wait_for(self._exchange(p.QUERY, message, p.QUERY_REGISTER_STATUS),
+                                                self.timeout)
+                resp = p.parse_query_response(answer)
+                if resp.result != p.RESULT_SUCCESS:
+                    raise BleError(f"answered result {resp.result}", camera=self.camera, reason="rejected")
+                self.pushed.update(resp.values)
+            except (BleError, p.ProtocolError, asyncio.TimeoutError) as exc:
+                log.info("%s: status registration failed (%s); polling only", self.camera, exc or "no answer")
+        self._set_up = self.connected
+
+    async def _wait_ble_ready(self) -> None:
+        """Poll Get Hardware Info (``3C``) until it answers status 0 ("Wait for Camera BLE
+        Readiness"); an unanswered poll counts as not ready. BleError ``not_ready`` after
+        ``ready_timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ready_timeout
+        last = "no answer"
+        polls = 0
+        while True:
+            polls += 1
+            try:
+                answer = await asyncio.wait_for(
+                    self._exchange(p.COMMAND, p.get_hardware_info(), p.CMD_GET_HARDWARE_INFO),
+                    max(0.05, min(self.ready_poll * 4, deadline - loop.time())))
+                resp = p.parse_response(answer)
+                if resp.ok:
+                    try:
+                        self.hardware_info = p.parse_hardware_info(resp.rest)
+                    except p.ProtocolError as exc:
+                        log.debug("%s: hardware info unreadable: %s", self.camera, exc)
+                    log.info("%s: BLE ready after %d Get Hardware Info poll(s) (%s)", self.camera, polls,
+                             self.hardware_info.get("model_name", b"?").decode(errors="replace"))
+                    return
+                last = f"status {resp.result}"
+            except asyncio.TimeoutError:
+                last = "no answer"
+            except p.ProtocolError as exc:
+                last = f"unreadable answer ({exc})"
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise BleError(f"BLE connected to {self.bt_mac} but not ready within {self.ready_timeout:.0f} s: "
+                               f"Get Hardware Info answered {last} to {polls} poll(s)",
+                               camera=self.camera, reason="not_ready")
+            await asyncio.sleep(min(self.ready_poll, remaining))   # a last poll at the deadline
 
     async def _disconnect(self) -> None:
+        self._set_up = False
         client, self._client = self._client, None
         if client is not None:
             await _quietly(client.disconnect())
@@ -298,14 +418,17 @@ class OpenGoProBle:
             return
         self._queues[uuid].put_nowait(message)
 
-    async def _request(self, char: str, message: bytes, expect_id: int) -> bytes:
+    async def _request(self, char: str, message: bytes, expect: int | bytes) -> bytes:
         await self._ensure_connected()
         async with self._lock:
-            return await self._exchange(char, message, expect_id)
+            return await self._exchange(char, message, expect)
 
-    async def _exchange(self, char: str, message: bytes, expect_id: int) -> bytes:
-        """Write ``message`` (packetized) to ``char``; the answer on its response characteristic
-        whose first byte is ``expect_id`` (older answers left in the queue are dropped)."""
+    async def _exchange(self, char: str, message: bytes, expect: int | bytes) -> bytes:
+        """Write ``message`` (packetized, :func:`protocol.packetize` to the camera) to ``char``;
+        the answer on its response characteristic that starts with ``expect`` (a command id,
+        or the two bytes feature id + response action id of a Protobuf answer); older answers
+        left in the queue are dropped."""
+        prefix = bytes([expect]) if isinstance(expect, int) else bytes(expect)
         queue = self._queues[p.RESPONSE_OF[char]]
         while not queue.empty():
             queue.get_nowait()
@@ -320,9 +443,9 @@ class OpenGoProBle:
                            camera=self.camera, reason="write") from None
         while True:
             answer = await queue.get()
-            if answer[:1] == bytes([expect_id]):
+            if answer[:len(prefix)] == prefix:
                 return answer
-            log.debug("%s: unexpected answer %s while waiting for %#04x", self.camera, answer.hex(), expect_id)
+            log.debug("%s: unexpected answer %s while waiting for %s", self.camera, answer.hex(), prefix.hex())
 
 
 async def _quietly(coro) -> None:
@@ -347,8 +470,9 @@ class BleakLegacyBle:
     def wifi_on(self, bt_mac: str, *, camera: str, stop: threading.Event | None = None,
                 deadline: float | None = None) -> None:
         # ``deadline`` (the wake's) is not needed here: one connection, bounded by ``timeout``.
+        # No readiness poll: Get Hardware Info (0x3C) is an Open GoPro command (HERO9+).
         session = OpenGoProBle(bt_mac, camera=camera, factory=self.factory, loop=self.loop,
-                               timeout=self.timeout, register=())
+                               timeout=self.timeout, register=(), wait_ready=False)
         try:
             session.wifi_ap(True)
         finally:

@@ -15,7 +15,26 @@ Sources (Open GoPro BLE specification, gopro.github.io/OpenGoPro/ble):
   00 General (5-bit length in bits 4–0), 01 Extended 13-bit (length in bits 4–0 of byte 0 and
   byte 1), 10 Extended 16-bit (length in bytes 1–2), 11 reserved. Continuation packets have
   bit 7 = 1 and a 4-bit counter in bits 3–0 that starts at 0 for the first continuation packet.
-  Multi-byte values are big-endian.
+  Multi-byte values are big-endian. The Extended 16-bit header "can not be used for sending
+  messages to the camera. It is only used to receive messages"; the spec's tip: "Always use
+  Extended (13-bit) packet headers when sending messages" ("Packetization": a message of less
+  than 20 bytes goes in one packet with its start header). (gopro/OpenGoPro
+  ``docs/ble/_sources/protocol/data_protocol.rst.txt`` lines 38–95.)
+- "BLE Setup" → "GoPro Setup" → "Wait for Camera BLE Readiness": "It takes some time for the
+  camera's BLE communication to become ready after establishing connection … the client shall
+  continuously poll Get Hardware Info until it returns a success status" (gopro/OpenGoPro
+  gh-pages ``docs/ble/protocol/ble_setup/index.html``). Get Hardware Info is command 0x3C on
+  GP-0072, listed for HERO9 Black and later ("Query" → "Get Hardware Info"); its answer is
+  ``3C [status]`` then length-value fields (model number, model name, deprecated, firmware,
+  serial, AP SSID, AP MAC).
+- "Control" → "Set Camera Control": Protobuf, Feature 0xF1 Action 0x69
+  ``RequestSetCameraControlStatus`` (field 1 ``camera_control_status``, enum
+  ``EnumCameraControlStatus``: CAMERA_IDLE 0, CAMERA_CONTROL 1, CAMERA_EXTERNAL_CONTROL 2),
+  answered by Feature 0xF1 Action 0xE9 ``ResponseGeneric`` (field 1 ``result``,
+  ``EnumResultGeneric``: RESULT_SUCCESS = 1); listed for HERO10 Black and later (gopro/OpenGoPro
+  ``protobuf/set_camera_control_status.proto`` lines 17–39; gh-pages operations table
+  ``assets/js/706de4f1.9c9e232a.js``, "Set Camera Control"). "Data Protocol" → "Protobuf":
+  ``[feature id][action id][serialized protobuf]``, proto2.
 - "Data Protocol" → "Message Payload" → "Type Length Value": a command is
   ``[command id][param length][param]…``; its response ``[command id][result]…``, result 0 =
   success, 1 = error, 2 = invalid parameter. Query responses are
@@ -55,6 +74,7 @@ RESPONSE_OF = {COMMAND: COMMAND_RESPONSE, SETTINGS: SETTINGS_RESPONSE, QUERY: QU
 NOTIFY_CHARACTERISTICS = (COMMAND_RESPONSE, SETTINGS_RESPONSE, QUERY_RESPONSE)
 
 MAX_PACKET = 20                 # bytes per GATT write/notification (BLE <= 4.2)
+MAX_ONE_PACKET = MAX_PACKET - 1 # a message this long or shorter fits one packet with a General header
 MAX_GENERAL = 0x1F              # 5-bit length
 MAX_EXT13 = 0x1FFF              # 13-bit length
 MAX_EXT16 = 0xFFFF              # 16-bit length
@@ -67,6 +87,13 @@ CMD_SHUTTER = 0x01
 CMD_SLEEP = 0x05
 CMD_DATE_TIME = 0x0D
 CMD_AP_CONTROL = 0x17
+CMD_GET_HARDWARE_INFO = 0x3C
+FEATURE_COMMAND = 0xF1            # Protobuf feature "Command" (Set Camera Control …)
+ACTION_SET_CAMERA_CONTROL = 0x69
+ACTION_SET_CAMERA_CONTROL_RSP = 0xE9
+CAMERA_CONTROL_EXTERNAL = 2       # EnumCameraControlStatus CAMERA_EXTERNAL_CONTROL
+PB_RESULT_SUCCESS = 1             # EnumResultGeneric RESULT_SUCCESS
+PB_RESULT_NOT_SUPPORTED = 3       # EnumResultGeneric RESULT_NOT_SUPPORTED
 SETTING_KEEP_ALIVE = 0x5B       # setting 91
 KEEP_ALIVE_VALUE = 0x42         # 66
 QUERY_STATUS = 0x13
@@ -84,20 +111,28 @@ class ProtocolError(ValueError):
     """Bytes that break the packet or message rules (bad header, counter out of order, short TLV)."""
 
 
-def packetize(message: bytes) -> list[bytes]:
+def packetize(message: bytes, *, to_camera: bool = True) -> list[bytes]:
     """Split ``message`` into ≤ 20-byte packets with Open GoPro packet headers.
 
-    The start header is the smallest that holds the length: General (≤ 31 bytes), Extended
-    13-bit (≤ 8191), Extended 16-bit (≤ 65535). Continuation headers count 0x80, 0x81, …
-    (the 4-bit counter wraps after 0x8F). ``03 17 01 01`` is ``[b"\\x03\\x17\\x01\\x01"]``.
+    ``to_camera`` (the daemon writing to a camera): a General header when the message fits in
+    one packet (≤ 19 bytes), an Extended 13-bit header otherwise; never the Extended 16-bit
+    header, which the camera does not accept ("Packet Headers" → "Extended (16-bit)": "can not
+    be used for sending messages to the camera"); longer than 8191 bytes raises ProtocolError.
+    ``to_camera=False`` (the emulated camera answering): the smallest header that holds the
+    length — General (≤ 31 bytes), Extended 13-bit (≤ 8191), Extended 16-bit (≤ 65535).
+    Continuation headers count 0x80, 0x81, … (the 4-bit counter wraps after 0x8F).
+    ``03 17 01 01`` is ``[b"\\x03\\x17\\x01\\x01"]``.
     """
     n = len(message)
     if n == 0:
         raise ProtocolError("an empty message cannot be sent")
-    if n <= MAX_GENERAL:
+    if n <= (MAX_ONE_PACKET if to_camera else MAX_GENERAL):
         header = bytes([n])
     elif n <= MAX_EXT13:
         header = bytes([(HDR_EXT13 << 5) | (n >> 8), n & 0xFF])
+    elif to_camera:
+        raise ProtocolError(f"message of {n} bytes: a camera accepts at most {MAX_EXT13} "
+                            "(Extended 13-bit header; the 16-bit one is for answers only)")
     elif n <= MAX_EXT16:
         header = bytes([HDR_EXT16 << 5, n >> 8, n & 0xFF])
     else:
@@ -120,7 +155,12 @@ class Reassembler:
     :meth:`feed` returns the complete message (payload without headers) when the packet
     completes one, else None. A continuation without a start packet, a counter out of order
     or a reserved header raises ProtocolError and drops the partial message.
+    ``accept_ext16`` False (the camera's side: what a client writes) also refuses the Extended
+    16-bit header, which "can not be used for sending messages to the camera" ("Data
+    Protocol" → "Packet Headers").
     """
+
+    accept_ext16: bool = True
 
     _buffer: bytearray = field(default_factory=bytearray)
     _expected: int = 0
@@ -156,6 +196,9 @@ class Reassembler:
                     raise ProtocolError("extended 13-bit header cut short")
                 length, body = ((b0 & 0x1F) << 8) | packet[1], packet[2:]
             elif kind == HDR_EXT16:
+                if not self.accept_ext16:
+                    raise ProtocolError(f"extended 16-bit header {packet[:3].hex()} from a client: "
+                                        "the camera only sends it, never receives it")
                 if len(packet) < 3:
                     raise ProtocolError("extended 16-bit header cut short")
                 length, body = (packet[1] << 8) | packet[2], packet[3:]
@@ -205,6 +248,96 @@ def date_time(when: dt.datetime) -> bytes:
         raise ValueError(f"year {when.year} cannot be sent")
     return tlv_command(CMD_DATE_TIME, when.year.to_bytes(2, "big")
                        + bytes([when.month, when.day, when.hour, when.minute, when.second]))
+
+
+def get_hardware_info() -> bytes:
+    """Get Hardware Info: ``3C`` (packet ``01 3C``) on GP-0072; polled after connecting until
+    it answers success ("Wait for Camera BLE Readiness")."""
+    return bytes([CMD_GET_HARDWARE_INFO])
+
+
+def hardware_info_response(result: int, fields: tuple[bytes, ...] = ()) -> bytes:
+    """``3C [result]`` then each field as ``[length][bytes]`` (what the camera answers)."""
+    out = bytearray([CMD_GET_HARDWARE_INFO, result])
+    for f in fields:
+        out += bytes([len(f)]) + f
+    return bytes(out)
+
+
+def parse_hardware_info(rest: bytes) -> dict[str, bytes]:
+    """The length-value fields after ``3C [status]`` → ``{"model_number", "model_name",
+    "deprecated", "firmware_version", "serial_number", "ap_ssid", "ap_mac_address"}`` (bytes;
+    fields missing at the end are left out). ProtocolError when a field is cut short."""
+    names = ("model_number", "model_name", "deprecated", "firmware_version", "serial_number",
+             "ap_ssid", "ap_mac_address")
+    out: dict[str, bytes] = {}
+    i = 0
+    for name in names:
+        if i >= len(rest):
+            break
+        n = rest[i]
+        if i + 1 + n > len(rest):
+            raise ProtocolError(f"hardware info field {name} announces {n} bytes, {len(rest) - i - 1} present")
+        out[name] = bytes(rest[i + 1:i + 1 + n])
+        i += 1 + n
+    return out
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, value = value & 0x7F, value >> 7
+        out.append(b | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def set_camera_control(status: int = CAMERA_CONTROL_EXTERNAL) -> bytes:
+    """Set Camera Control: ``F1 69`` + ``RequestSetCameraControlStatus`` with field 1 (varint)
+    = ``status`` — external control (2) is ``F1 69 08 02`` (packet ``04 F1 69 08 02``). Encoded
+    by hand (protobuf wire format: tag = field << 3 | wire type 0, then the varint), so the
+    daemon needs no protobuf package."""
+    return bytes([FEATURE_COMMAND, ACTION_SET_CAMERA_CONTROL]) + bytes([1 << 3]) + _varint(status)
+
+
+def parse_protobuf_varints(payload: bytes) -> dict[int, int]:
+    """The varint fields (wire type 0) of a serialized protobuf message → ``{field: value}``.
+    Other wire types are skipped (length-delimited) or refused (ProtocolError), as is a
+    truncated message. Enough for ``ResponseGeneric`` (field 1 ``result``)."""
+    out: dict[int, int] = {}
+    i = 0
+
+    def varint() -> int:
+        nonlocal i
+        value = shift = 0
+        while True:
+            if i >= len(payload):
+                raise ProtocolError(f"protobuf varint cut short: {payload.hex()}")
+            b = payload[i]
+            i += 1
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return value
+
+    while i < len(payload):
+        key = varint()
+        field_no, wire = key >> 3, key & 7
+        if wire == 0:
+            out[field_no] = varint()
+        elif wire == 2:
+            n = varint()
+            if i + n > len(payload):
+                raise ProtocolError(f"protobuf field {field_no} cut short: {payload.hex()}")
+            i += n
+        else:
+            raise ProtocolError(f"protobuf wire type {wire} not handled: {payload.hex()}")
+    return out
+
+
+def generic_response(result: int, action: int = ACTION_SET_CAMERA_CONTROL_RSP) -> bytes:
+    """``F1 [action]`` + ``ResponseGeneric`` with ``result`` (what the camera answers)."""
+    return bytes([FEATURE_COMMAND, action, 1 << 3]) + _varint(result)
 
 
 def keep_alive() -> bytes:

@@ -17,6 +17,16 @@ specification for the BLE side (:mod:`camrig.ble.protocol`).
 Both keep the camera awake with the keep-alive every ``keep_alive_interval`` seconds (3 s:
 openapi ``/gopro/camera/keep_alive`` "best practice … every 3.0 seconds"; BLE spec "State
 Management" → "Keep Alive").
+
+The camera clock is set by the worker, once per first contact (after a wake, or the first
+check of a camera found awake) and again when the wall clock jumps: ``connect()`` does not
+set it. :meth:`OpenGoProHttp.set_date_time` goes over BLE when the camera's BLE session is
+connected, or for a HERO9/HERO10 with a bt_mac (Set Date Time ``0D 07 …``, listed for HERO9
+Black and later in the BLE spec's operations table), else over HTTP: ``/gopro/camera/set_date_time`` is listed for HERO11 Black
+and later only (OpenAPI ``paths./gopro/camera/set_date_time.get.x-supported-cameras``), with
+``tzone`` and ``dst`` required there, while their notes say "Not supported on: Hero 10 Black,
+Hero 9 Black" — so a HERO9/HERO10 is tried without them, and a refusal is logged as a
+warning naming the camera and kept in ``clock_error`` (None once a set succeeds).
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ import logging
 import time
 
 from ..config import BLE_SHUTTER_MODELS
-from ..errors import BleError, CameraRejected, CameraUnreachable
+from ..errors import BleError, CameraRejected, CameraUnreachable, LinkError
 from ..http import HttpClient
 from .base import CameraStatus
 from .gpcontrol import parse_status
@@ -48,7 +58,12 @@ PATH_SLEEP = "/gp/gpControl/command/system/sleep"
 CAMERA_CONTROL_EXTERNAL = 2     # EnumCameraControlStatus CAMERA_EXTERNAL_CONTROL
 #: Models without tzone/dst on set_date_time, and without set_ui_controller (openapi notes).
 NO_TZ_MODELS = ("hero9", "hero10")
+#: Models without Set Camera Control, HTTP set_ui_controller or BLE F1 69 (both list HERO10
+#: Black and later: OpenAPI x-supported-cameras; BLE spec operations table).
 NO_CONTROL_CLAIM_MODELS = ("hero9",)
+#: Models with /gopro/camera/control/wired_usb (OpenAPI x-supported-cameras: HERO10 Black and
+#: later). A HERO9 on USB is "GoPro Connect" (legacy API; refused by the config).
+WIRED_USB_MODELS = ("hero10", "hero11", "hero12", "hero13")
 
 
 def parse_state(body: bytes, *, camera: str | None = None) -> CameraStatus:
@@ -125,6 +140,10 @@ class OpenGoProHttp:
         self.keep_alive_interval = keep_alive_interval
         self.wallclock = wallclock
         self._connected = False
+        #: Why the camera clock could not be set the last time it was tried (None: it was set,
+        #: or never tried); ``clock_via`` says how it was last set ("ble" or "http").
+        self.clock_error: str | None = None
+        self.clock_via: str | None = None
 
     def __repr__(self) -> str:
         return f"<OpenGoProHttp camera={self.camera} model={self.model} usb={self.usb}>"
@@ -137,10 +156,11 @@ class OpenGoProHttp:
         return res.body
 
     def connect(self) -> None:
-        """On first contact (after a wake, a reset or at start): enable wired control (USB), claim
-        external control (HERO10+), set the camera clock (all cameras then share one clock).
-        Called by the waker, and by every command when it has not happened since the last reset."""
-        if self.usb:
+        """On first contact (after a wake, a reset or at start): enable wired control (USB, on
+        models that list ``wired_usb``), claim external control (HERO10+). Called by the waker,
+        and by every command when it has not happened since the last reset. The clock is not
+        set here: the worker sets it once per first contact (:meth:`set_date_time`)."""
+        if self.usb and self.model in WIRED_USB_MODELS:
             self._get(PATH_WIRED_USB.format(p=1))
         if self.model not in NO_CONTROL_CLAIM_MODELS:
             try:
@@ -148,10 +168,6 @@ class OpenGoProHttp:
             except CameraRejected as exc:
                 log.info("%s: claiming external control refused: %s", self.camera, exc)
         self._connected = True
-        try:
-            self._get(date_time_path(dt.datetime.fromtimestamp(self.wallclock()), self.model))
-        except (CameraRejected, ValueError) as exc:
-            log.info("%s: could not set the camera clock: %s", self.camera, exc)
 
     def _ensure_connected(self) -> None:
         if not self._connected:
@@ -192,8 +208,44 @@ class OpenGoProHttp:
             self.ble.disconnect()
 
     def set_date_time(self, when: dt.datetime) -> None:
-        """Set the camera clock (:func:`date_time_path`)."""
-        self._get(date_time_path(when, self.model))
+        """Set the camera clock to ``when`` (naive = local time).
+
+        Over BLE (Set Date Time ``0D``) when the BLE session is connected, or when the model
+        is a HERO9/HERO10 with a session (HTTP set_date_time is not listed for them; the
+        session is connected for this and let go again if it was not connected before); else,
+        or when BLE fails, ``/gopro/camera/set_date_time`` (:func:`date_time_path`: without
+        tzone/dst on HERO9/HERO10). A refusal or failure is logged as a warning naming the
+        camera, kept in :attr:`clock_error`, and raised (CameraRejected, CameraUnreachable or
+        LinkError; ValueError for a date that cannot be sent)."""
+        ble_error = None
+        ble = self.ble
+        if ble is not None and (ble.connected or self.model in NO_TZ_MODELS):
+            was_connected = ble.connected
+            try:
+                ble.set_date_time(when)
+                self.clock_error, self.clock_via = None, "ble"
+                return
+            except BleError as exc:
+                ble_error = f"BLE Set Date Time: {exc.detail}"
+            finally:
+                if not was_connected and self.model not in BLE_SHUTTER_MODELS:
+                    ble.disconnect()
+        path = date_time_path(when, self.model)
+        try:
+            self._get(path)
+        except CameraRejected as exc:
+            hint = (" (the OpenAPI file lists set_date_time for HERO11 and later; a bt_mac lets the "
+                    "daemon set the clock over BLE)" if self.model in NO_TZ_MODELS and ble is None else "")
+            self._clock_failed("; ".join(filter(None, [ble_error, f"HTTP set_date_time refused: {exc.detail}{hint}"])))
+            raise
+        except (CameraUnreachable, LinkError) as exc:
+            self._clock_failed("; ".join(filter(None, [ble_error, f"HTTP set_date_time: {exc}"])))
+            raise
+        self.clock_error, self.clock_via = None, "http"
+
+    def _clock_failed(self, why: str) -> None:
+        self.clock_error = why
+        log.warning("%s: camera clock not set: %s", self.camera, why)
 
     def reset(self) -> None:
         self.http.reset()
@@ -203,7 +255,13 @@ class OpenGoProHttp:
 class OpenGoProBleDriver:
     """Driver for one HERO9–13 over BLE only (``control = "ble"``). BLE failures become
     CameraUnreachable (the worker then wakes, i.e. reconnects); a status answer without status
-    10 is CameraRejected."""
+    10 is CameraRejected.
+
+    On HERO10 and later the session claims external control on every connection (Set Camera
+    Control ``F1 69 08 02``, BLE spec "Control" → "Set Camera Control", listed for HERO10 Black
+    and later; "State Management" → "Camera Control": a third-party client should claim it).
+    The clock is set by the worker (:meth:`set_date_time`, Set Date Time ``0D``), not on
+    connect; a refusal is kept in ``clock_error``."""
 
     protocol = "open_gopro_ble"
 
@@ -214,32 +272,30 @@ class OpenGoProBleDriver:
         self.model = model
         self.keep_alive_interval = keep_alive_interval
         self.wallclock = wallclock
-        self._clock_set = False
+        self._connected = False
+        self.clock_error: str | None = None
+        self.clock_via: str | None = None
+        if model not in NO_CONTROL_CLAIM_MODELS:
+            ble.claim_control = True       # the session claims it after readiness, each connection
 
     def __repr__(self) -> str:
         return f"<OpenGoProBleDriver camera={self.camera} model={self.model} {self.ble!r}>"
 
     def _call(self, fn, *args):
         try:
-            if not self._clock_set:
+            if not self._connected:
                 self.connect()
             return fn(*args)
         except BleError as exc:
             raise _unreachable(exc, self.camera) from None
 
     def connect(self) -> None:
-        """Connect (waking the camera) and set its clock, once per connection."""
+        """Connect (waking the camera; the session waits for BLE readiness and claims control)."""
         try:
             self.ble.connect()
-            self._clock_set = True
-            try:
-                self.ble.set_date_time(dt.datetime.fromtimestamp(self.wallclock()))
-            except BleError as exc:
-                if not self.ble.connected:
-                    raise
-                log.info("%s: could not set the camera clock: %s", self.camera, exc)
+            self._connected = True
         except BleError as exc:
-            self._clock_set = False
+            self._connected = False
             raise _unreachable(exc, self.camera) from None
 
     def shutter(self, on: bool) -> None:
@@ -263,8 +319,16 @@ class OpenGoProBleDriver:
         self.ble.disconnect()
 
     def set_date_time(self, when: dt.datetime) -> None:
-        self._call(self.ble.set_date_time, when)
+        """Set Date Time ``0D 07 …`` over BLE; a refusal is logged as a warning naming the
+        camera, kept in :attr:`clock_error` and raised as CameraUnreachable."""
+        try:
+            self._call(self.ble.set_date_time, when)
+        except CameraUnreachable as exc:
+            self.clock_error = f"BLE Set Date Time: {exc.detail}"
+            log.warning("%s: camera clock not set: %s", self.camera, self.clock_error)
+            raise
+        self.clock_error, self.clock_via = None, "ble"
 
     def reset(self) -> None:
         self.ble.disconnect()
-        self._clock_set = False
+        self._connected = False

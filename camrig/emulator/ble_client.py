@@ -21,6 +21,12 @@ connection is one stream connection to it, speaking JSON lines (docs/contracts.m
 The camera may send ``notify`` lines at any time (pushed statuses); end of stream is the
 connection dropping (camera asleep, rebooted, out of range), reported to
 ``disconnected_callback`` as bleak does.
+
+``connect()`` spends ``timeout`` twice, as bleak's BlueZ backend does (bleak 3.1.0
+``bleak/backends/bluezdbus/client.py`` lines 139–160): first "scanning" — waiting up to
+``timeout`` for the camera's socket to exist (a camera coming into range during the scan is
+found), else "Device with address … was not found." — then connecting under a second, full
+``timeout``.
 """
 
 from __future__ import annotations
@@ -75,15 +81,23 @@ class EmulatedBleakClient:
     def _uuid(char: Any) -> str:
         return str(getattr(char, "uuid", char)).lower()
 
-    async def connect(self, **_kwargs: Any) -> None:
+    async def connect(self, **kwargs: Any) -> None:
+        timeout = kwargs.get("timeout", self.timeout)
         path = ble_socket_path(self.address, self.emu_dir)
-        if not os.path.exists(path):
-            raise EmulatedBleError(f"Device with address {self.address} was not found.")
-        try:
-            self._reader, self._writer = await asyncio.wait_for(asyncio.open_unix_connection(path, limit=1 << 20),
-                                                                self.timeout)
+        loop = asyncio.get_running_loop()
+        scan_until = loop.time() + timeout            # discovery: up to one full timeout
+        while not os.path.exists(path):
+            if loop.time() >= scan_until:
+                raise EmulatedBleError(f"Device with address {self.address} was not found.")
+            await asyncio.sleep(0.05)
+
+        async def establish():
+            self._reader, self._writer = await asyncio.open_unix_connection(path, limit=1 << 20)
             self._send({"op": "ble_connect", "bt_mac": self.address})
-            line = await asyncio.wait_for(self._reader.readline(), self.timeout)
+            return await self._reader.readline()
+
+        try:
+            line = await asyncio.wait_for(establish(), timeout)   # connection: a second full timeout
         except (OSError, asyncio.TimeoutError) as exc:
             await self._close()
             raise EmulatedBleError(f"connect to {self.address}: {type(exc).__name__} {exc}") from None

@@ -27,6 +27,23 @@ control socket and faults, same event log — with the Open GoPro differences:
   (0x53) are pushed (0x93) when they change. Faults: ``ble_error`` as for the legacy camera
   (``auth`` fails every write), ``ble_drop`` drops every BLE connection; going to sleep drops
   them too.
+- BLE readiness (spec "BLE Setup" → "GoPro Setup" → "Wait for Camera BLE Readiness": BLE
+  communication takes some time to become ready after a connection; the client polls Get
+  Hardware Info ``3C`` until success): for ``ble_ready_delay`` seconds after each connection
+  Get Hardware Info answers ``3C 02`` (not ready; the value 2 is unverified, the spec says only
+  "success status"), and every other message is refused (``ble_unready="refuse"``: commands
+  ``[id] 01``, queries ``[id] 01``, Protobuf ``ResponseGeneric`` RESULT_RESOURCE_NOT_AVAILABLE)
+  or ignored (``"ignore"``: no answer). The spec does not say which: both are offered.
+- What a client writes is reassembled refusing the Extended 16-bit header ("Packet Headers":
+  it "can not be used for sending messages to the camera"); answers use the smallest header.
+- Set Camera Control ``F1 69`` (Protobuf ``RequestSetCameraControlStatus``, HERO10+) sets
+  status 114 and answers ``F1 E9 08 01``; a HERO9 (not listed) answers RESULT_NOT_SUPPORTED
+  (unverified).
+- ``ble_connect_delay`` seconds before a BLE connection is established (a slow LE link).
+- ``http_date_time_old``: HTTP ``set_date_time`` on a HERO9/HERO10, which the OpenAPI file
+  does not list for them (x-supported-cameras: HERO11 Black and later) while its tzone/dst notes
+  say "Not supported on Hero 10 Black, Hero 9 Black": ``"accept"`` (without tzone/dst) or
+  ``"refuse"`` (404). Unverified: both are offered.
 
 Run it: ``python -m camrig.emulator.open_gopro --model hero12 --name bumper --control SOCK``.
 """
@@ -79,6 +96,7 @@ class _BleSession:
         self.subscribed: set[str] = set()
         self.reassemblers: dict[str, p.Reassembler] = {}
         self.registered: set[int] = set()
+        self.ready_at = 0.0          # monotonic time from which the camera's BLE is ready
         self.last_pushed: dict[int, int] = {}
         self.closed = False
 
@@ -94,7 +112,7 @@ class _BleSession:
 
     def notify(self, char: str, message: bytes) -> None:
         if char in self.subscribed:
-            for packet in p.packetize(message):
+            for packet in p.packetize(message, to_camera=False):
                 self.send({"notify": char, "data": packet.hex()})
 
     def drop(self) -> None:
@@ -142,15 +160,24 @@ class OpenGoPro(LegacyGoPro):
     """One emulated Open GoPro camera. Arguments as :class:`LegacyGoPro`, plus ``model``
     (hero9…hero13), ``usb`` (wired control must be enabled first) and ``auto_sleep`` (seconds
     without keep-alive before auto power down; 0 = never). ``fixture`` defaults to the real
-    ``/gopro/camera/state`` capture."""
+    ``/gopro/camera/state`` capture. BLE: ``ble_ready_delay`` seconds of not-ready after each
+    connection, ``ble_unready`` "refuse" | "ignore" (what other messages get meanwhile),
+    ``ble_connect_delay`` seconds to establish a connection; ``http_date_time_old`` "accept"
+    | "refuse" for HTTP set_date_time on a HERO9/HERO10 (module docstring)."""
 
     _control_server_class = _OgpControlServer
     _gpcontrol_modes = False   # gpControl modes/errors are the legacy camera's; presets: not emulated yet
 
     def __init__(self, name: str = "camera", *, model: str = "hero12", usb: bool = False,
-                 auto_sleep: float = 0.0, fixture=STATE_FIXTURE, **kwargs: Any):
+                 auto_sleep: float = 0.0, fixture=STATE_FIXTURE, ble_ready_delay: float = 0.5,
+                 ble_unready: str = "refuse", ble_connect_delay: float = 0.0,
+                 http_date_time_old: str = "accept", **kwargs: Any):
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+        if ble_unready not in ("refuse", "ignore"):
+            raise ValueError(f"ble_unready must be 'refuse' or 'ignore', got {ble_unready!r}")
+        if http_date_time_old not in ("accept", "refuse"):
+            raise ValueError(f"http_date_time_old must be 'accept' or 'refuse', got {http_date_time_old!r}")
         if usb and kwargs.get("start") == "wifi-off":
             kwargs["start"] = "asleep"     # on USB the link stays up whatever the AP does
         super().__init__(name, fixture=fixture, **kwargs)
@@ -163,6 +190,10 @@ class OpenGoPro(LegacyGoPro):
         self.keep_alives = 0
         self._sessions: set[_BleSession] = set()
         self._faults.setdefault("ble_drop", False)
+        self.ble_ready_delay = float(ble_ready_delay)
+        self.ble_unready = ble_unready
+        self.ble_connect_delay = float(ble_connect_delay)
+        self.http_date_time_old = http_date_time_old
 
     def __repr__(self) -> str:
         return (f"<OpenGoPro {self.model} {self.name} power={self.power} wifi={self.wifi} "
@@ -325,6 +356,8 @@ class OpenGoPro(LegacyGoPro):
             return 400, {}
         has_tz = "tzone" in params or "dst" in params
         if self.model in ("hero9", "hero10"):
+            if self.http_date_time_old == "refuse":   # not in the operation's x-supported-cameras
+                return 404, None
             if has_tz:       # openapi: tzone and dst "Not supported on Hero 10 Black, Hero 9 Black"
                 return 400, {}
         elif not (re.fullmatch(r"-?\d{1,4}", params.get("tzone", "")) and params.get("dst") in ("0", "1")):
@@ -362,12 +395,15 @@ class OpenGoPro(LegacyGoPro):
         if err in CONNECT_ERRORS:
             session.send({"ok": False, "error": CONNECT_ERRORS[err]})
             return
+        if self.ble_connect_delay > 0:
+            time.sleep(self.ble_connect_delay)
         t = time.monotonic()
         with self._lock:
             if self.power != "on":
                 self._boot("ble connect", t)     # connecting wakes a sleeping camera
             self._activity(None, t)
             self._event("ble_connect", t)
+            session.ready_at = t + self.ble_ready_delay
             self._sessions.add(session)
         self._apply_netdev()
         session.send({"ok": True})
@@ -405,7 +441,8 @@ class OpenGoPro(LegacyGoPro):
             session.send({"ack": seq, "ok": False, "error": f"characteristic {char} not writable"})
             return
         try:
-            message = session.reassemblers.setdefault(char, p.Reassembler()).feed(bytes.fromhex(req["data"]))
+            message = session.reassemblers.setdefault(char, p.Reassembler(accept_ext16=False)).feed(
+                bytes.fromhex(req["data"]))
         except (p.ProtocolError, ValueError, KeyError) as exc:
             session.send({"ack": seq, "ok": False, "error": f"bad packet: {exc}"})
             return
@@ -424,7 +461,13 @@ class OpenGoPro(LegacyGoPro):
         mid = message[0]
         with self._lock:
             self._event("ble", t, char=char[4:8], message=message.hex())
+            if session is not None and t < session.ready_at:
+                return self._ble_not_ready(char, message, t)
             if char == p.COMMAND:
+                if mid == p.CMD_GET_HARDWARE_INFO and len(message) == 1:
+                    return self._hardware_info(p.RESULT_SUCCESS)
+                if mid == p.FEATURE_COMMAND and message[1:2] == bytes([p.ACTION_SET_CAMERA_CONTROL]):
+                    return self._set_camera_control(message[2:], t)
                 if mid == p.CMD_AP_CONTROL and message[1:] in (b"\x01\x01", b"\x01\x00"):
                     self._ap(message[2] == 1, t)
                     post.append(self._after_wifi_change)
@@ -471,6 +514,46 @@ class OpenGoPro(LegacyGoPro):
             return p.query_response(mid, {i: values[i] for i in (ids or values) if i in values})
         return bytes([mid, p.RESULT_INVALID])
 
+    def _hardware_info(self, result: int) -> bytes:
+        """Get Hardware Info answer ("Query" → "Get Hardware Info"): ``3C [result]`` then model
+        number (4 bytes, unverified width), model name, deprecated (empty), firmware, serial,
+        AP SSID, AP MAC; not-ready answers carry no fields."""
+        if result != p.RESULT_SUCCESS:
+            return p.hardware_info_response(result)
+        name, number = MODEL_INFO[self.model]
+        return p.hardware_info_response(result, (
+            int(number).to_bytes(4, "big"), name.encode(), b"", b"EMULATED", b"C3500000000000",
+            str(self._base_status.get("30", "")).encode(), self.wifi_mac.replace(":", "").encode()))
+
+    def _ble_not_ready(self, char: str, message: bytes, t: float) -> bytes | None:
+        """A message during the not-ready window after a connection (hold the lock)."""
+        mid = message[0]
+        if char == p.COMMAND and mid == p.CMD_GET_HARDWARE_INFO:
+            self._event("ble_not_ready", t, message=message.hex())
+            return self._hardware_info(2)
+        self._event("ble_refused_not_ready", t, char=char[4:8], message=message.hex(), how=self.ble_unready)
+        if self.ble_unready == "ignore":
+            return None
+        if mid == p.FEATURE_COMMAND and len(message) >= 2:
+            return p.generic_response(6, message[1] | 0x80)   # RESULT_RESOURCE_NOT_AVAILABLE
+        return bytes([mid, p.RESULT_ERROR])
+
+    def _set_camera_control(self, payload: bytes, t: float) -> bytes:
+        """Set Camera Control (Protobuf F1 69): status 114 := camera_control_status; answer
+        ``F1 E9`` ResponseGeneric. HERO9 is not listed for it: RESULT_NOT_SUPPORTED (unverified)."""
+        if self.model == "hero9":
+            return p.generic_response(p.PB_RESULT_NOT_SUPPORTED)
+        try:
+            value = p.parse_protobuf_varints(payload).get(1)
+        except p.ProtocolError:
+            return p.generic_response(2)                 # RESULT_ILL_FORMED
+        if value not in (0, 2):                          # 1 and 3 are set by the camera only
+            return p.generic_response(5)                 # RESULT_ARGUMENT_INVALID
+        self.camera_control = value
+        self._activity(None, t)
+        self._event("camera_control", t, value=value, via="ble")
+        return p.generic_response(p.PB_RESULT_SUCCESS)
+
     def _sleep_after_answer(self, t: float) -> None:
         with self._lock:
             self._go_asleep("ble sleep", t)
@@ -493,6 +576,14 @@ def build_parser():
     parser.add_argument("--usb", action="store_true", help="camera on USB: wired control must be enabled first")
     parser.add_argument("--auto-sleep", type=float, default=0.0,
                         help="seconds without keep-alive before auto power down (0 = never)")
+    parser.add_argument("--ble-ready-delay", type=float, default=0.5,
+                        help="seconds after a BLE connection during which Get Hardware Info answers not ready")
+    parser.add_argument("--ble-unready", choices=("refuse", "ignore"), default="refuse",
+                        help="what other BLE messages get before readiness (the spec does not say)")
+    parser.add_argument("--ble-connect-delay", type=float, default=0.0,
+                        help="seconds to establish a BLE connection")
+    parser.add_argument("--http-date-time-old", choices=("accept", "refuse"), default="accept",
+                        help="HTTP set_date_time on a HERO9/HERO10 (not listed in the OpenAPI file)")
     return parser
 
 
@@ -501,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cam = OpenGoPro(args.name, model=args.model, usb=args.usb, auto_sleep=args.auto_sleep,
+                    ble_ready_delay=args.ble_ready_delay, ble_unready=args.ble_unready,
+                    ble_connect_delay=args.ble_connect_delay, http_date_time_old=args.http_date_time_old,
                     control_path=args.control, listen=args.listen, port=args.port,
                     media_port=args.media_port, wol_port=args.wol_port, wifi_mac=args.wifi_mac,
                     bt_mac=args.bt_mac, fixture=args.fixture, delay_ms=args.delay_ms, netdev=args.netdev,

@@ -51,12 +51,25 @@ def test_ble_camera_needs_no_interface_even_in_bind_mode():
     ({"iface": "wlan1", "model": "hero12", "control": "usb", "serial": "C1234567890"}, "GOPROS[0].iface",
      "remove 'iface'"),
     ({"iface": "wlan1", "model": "hero14"}, "GOPROS[0].model", "hero13"),
+    # issue 8 item 2: wired_usb lists HERO10+; a HERO9 on USB is "GoPro Connect" (not driven).
+    ({"name": "dash", "model": "hero9", "control": "usb", "serial": "C3441324645504", "bt_mac": BT.format(1)},
+     "GOPROS[0].control", "use control 'wifi' or 'ble'"),
 ])
 def test_model_and_control_errors_name_key_and_camera(cam, key, words):
     with pytest.raises(ConfigError) as info:
         cfg(cam)
     assert info.value.key == key and words in str(info.value)
     assert info.value.camera is not None
+
+
+def test_hero9_on_usb_is_refused_naming_the_camera():
+    """Failed before: accepted, then the wake failed on /gopro/camera/control/wired_usb."""
+    with pytest.raises(ConfigError) as info:
+        cfg({"name": "dash", "model": "hero9", "control": "usb", "serial": "C3441324645504", "bt_mac": BT.format(1)})
+    assert info.value.camera == "dash" and "HERO9" in str(info.value) and "GoPro Connect" in str(info.value)
+    for control in ("wifi", "ble"):
+        extra = {"iface": "wlan1"} if control == "wifi" else {}
+        cfg({"name": "dash", "model": "hero9", "control": control, "bt_mac": BT.format(1), **extra})
 
 
 def test_more_than_four_ble_cameras_per_adapter_is_refused():

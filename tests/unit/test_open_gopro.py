@@ -68,7 +68,8 @@ def test_hero9_shutter_goes_over_ble_not_http():
         OpenGoProHttp(http, "roof", "hero9").shutter(True)
 
 
-def test_first_contact_enables_wired_usb_claims_control_and_sets_the_clock():
+def test_first_contact_enables_wired_usb_and_claims_control_but_leaves_the_clock_to_the_worker():
+    """The clock used to be set here and again by the worker ~2 s later (issue 8 item 3)."""
     http = FakeHttp()
     clock = dt.datetime(2026, 11, 21, 9, 5, 7).timestamp()
     d = OpenGoProHttp(http, "u", "hero10", usb=True, wallclock=lambda: clock)
@@ -77,7 +78,6 @@ def test_first_contact_enables_wired_usb_claims_control_and_sets_the_clock():
     d.sleep()
     assert http.paths == ["/gopro/camera/control/wired_usb?p=1",
                           "/gopro/camera/control/set_ui_controller?p=2",
-                          "/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07",
                           "/gopro/camera/keep_alive", "/gopro/camera/keep_alive",
                           "/gp/gpControl/command/system/sleep"]
     d.reset()
@@ -87,11 +87,13 @@ def test_first_contact_enables_wired_usb_claims_control_and_sets_the_clock():
     assert http.paths[0] == "/gopro/camera/control/wired_usb?p=1" and http.paths[-1] == "/gopro/camera/state"
 
 
-def test_hero9_claims_no_control_and_wifi_enables_no_wired_usb():
-    http = FakeHttp()
-    clock = dt.datetime(2026, 11, 21, 9, 5, 7).timestamp()
-    OpenGoProHttp(http, "r", "hero9", ble=FakeBle(), wallclock=lambda: clock).connect()
-    assert http.paths == ["/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07"]
+def test_hero9_claims_no_control_and_enables_no_wired_usb_even_on_usb():
+    """wired_usb lists HERO10 Black and later (OpenAPI x-supported-cameras): a HERO9 is never
+    sent it, so its refusal cannot fail a HERO9's wake (issue 8 item 2; failed before: sent)."""
+    for usb in (False, True):
+        http = FakeHttp()
+        OpenGoProHttp(http, "r", "hero9", usb=usb, ble=FakeBle()).connect()
+        assert http.paths == []
 
 
 def test_date_time_url_per_model():
@@ -174,21 +176,66 @@ def test_response_parsing():
     assert not p.parse_response(bytes([0x01, 0x02])).ok
 
 
-@pytest.mark.parametrize("n, header", [(1, "01"), (31, "1f"), (32, "2020"), (8191, "3fff"), (8192, "402000"),
-                                       (65535, "40ffff")])
-def test_start_header_by_length(n, header):
+@pytest.mark.parametrize("n, header", [(1, "01"), (19, "13"), (20, "2014"), (31, "201f"), (32, "2020"),
+                                       (8191, "3fff")])
+def test_start_header_to_the_camera(n, header):
+    """General header when the message fits one packet, else Extended 13-bit (BLE spec "Data
+    Protocol" → "Packetization", "Packet Headers"; failed before for 20 and 31: General)."""
     packets = p.packetize(bytes(range(256)) * (n // 256) + bytes(range(n % 256)))
     assert packets[0].hex().startswith(header)
     assert all(len(pk) <= 20 for pk in packets)
     assert [pk[0] for pk in packets[1:]] == [0x80 | (i & 0x0F) for i in range(len(packets) - 1)]
 
 
+def test_the_16_bit_header_is_never_sent_to_the_camera():
+    """Extended 16-bit "can not be used for sending messages to the camera" (failed before:
+    an 8192-byte message got header 40 20 00)."""
+    with pytest.raises(p.ProtocolError, match="8191"):
+        p.packetize(bytes(8192))
+
+
+@pytest.mark.parametrize("n, header", [(1, "01"), (31, "1f"), (32, "2020"), (8191, "3fff"), (8192, "402000"),
+                                       (65535, "40ffff")])
+def test_start_header_from_the_camera(n, header):
+    packets = p.packetize(bytes(range(256)) * (n // 256) + bytes(range(n % 256)), to_camera=False)
+    assert packets[0].hex().startswith(header)
+    assert all(len(pk) <= 20 for pk in packets)
+
+
 @pytest.mark.parametrize("n", [1, 19, 20, 31, 32, 50, 300, 8191, 8192, 20000])
-def test_reassembly_inverts_packetize(n):
+@pytest.mark.parametrize("to_camera", [True, False])
+def test_reassembly_inverts_packetize(n, to_camera):
+    if to_camera and n > 8191:
+        return
     message = bytes((i * 7) & 0xFF for i in range(n))
     r = p.Reassembler()
-    out = [r.feed(pk) for pk in p.packetize(message)]
+    out = [r.feed(pk) for pk in p.packetize(message, to_camera=to_camera)]
     assert out[-1] == message and all(o is None for o in out[:-1])
+
+
+def test_camera_side_reassembler_refuses_the_16_bit_header():
+    r = p.Reassembler(accept_ext16=False)
+    with pytest.raises(p.ProtocolError, match="16-bit"):
+        r.feed(bytes.fromhex("400003") + b"abc")
+    assert r.feed(bytes.fromhex("2003") + b"abc") == b"abc"
+
+
+def test_protobuf_set_camera_control_and_generic_response():
+    """RequestSetCameraControlStatus{camera_control_status: CAMERA_EXTERNAL_CONTROL (2)} behind
+    Feature F1 / Action 69; ResponseGeneric behind F1 E9 (protobuf/set_camera_control_status.proto)."""
+    assert p.packetize(p.set_camera_control()) == [bytes.fromhex("04f1690802")]
+    assert p.generic_response(1) == bytes.fromhex("f1e90801")
+    assert p.parse_protobuf_varints(bytes.fromhex("0801")) == {1: 1}
+    assert p.parse_protobuf_varints(bytes.fromhex("08960112026869")) == {1: 150}
+    with pytest.raises(p.ProtocolError):
+        p.parse_protobuf_varints(bytes.fromhex("0896"))
+
+
+def test_hardware_info_round_trip():
+    assert p.packetize(p.get_hardware_info()) == [bytes.fromhex("013c")]
+    msg = p.hardware_info_response(0, (b"\x00\x00\x00\x3e", b"HERO12 Black", b"", b"H23.01.01.99.56"))
+    resp = p.parse_response(msg)
+    assert resp.ok and p.parse_hardware_info(resp.rest)["model_name"] == b"HERO12 Black"
 
 
 def test_reassembly_of_a_real_extended_13_bit_answer():
@@ -241,6 +288,8 @@ class RecordingClient:
         message = bytes(data)[1:]
         if char == p.QUERY:
             answer = p.query_response(message[0], {i: 0 for i in message[1:]})
+        elif message[0] == p.FEATURE_COMMAND:
+            answer = p.generic_response(p.PB_RESULT_SUCCESS, message[1] | 0x80)
         else:
             answer = bytes([message[0], 0])
         for pk in p.packetize(answer):
@@ -271,6 +320,7 @@ def test_session_writes_exact_bytes(ble_loop):
     s.wifi_ap(False)
     assert s.status_values([10, 8]) == {10: 0, 8: 0}
     assert clients[0].writes == [
+        ("0072", "013c"),                         # Get Hardware Info: BLE readiness first
         ("0076", "0553080a2152"),                 # register for pushes: 8, 10, 33, 82
         ("0072", "03170101"), ("0072", "03010101"), ("0072", "03010100"),
         ("0074", "035b0142"), ("0072", "090d0707ea0b150905" "07"), ("0072", "0105"), ("0072", "03170100"),
@@ -283,10 +333,16 @@ def test_session_timeout_and_refusal(ble_loop):
         async def write_gatt_char(self, char, data, response=None):
             pass
 
-    s = OpenGoProBle("e4:11:22:33:44:55", camera="roof", factory=Silent, loop=ble_loop, timeout=0.3, register=())
+    s = OpenGoProBle("e4:11:22:33:44:55", camera="roof", factory=Silent, loop=ble_loop, timeout=0.3, register=(),
+                     wait_ready=False)
     with pytest.raises(BleError) as info:
         s.shutter(True)
     assert info.value.reason == "timeout" and "roof" in str(info.value)
+    # A camera that never answers Get Hardware Info is connected but never ready.
+    s = OpenGoProBle("e4:11:22:33:44:55", camera="roof", factory=Silent, loop=ble_loop, timeout=0.3, register=())
+    with pytest.raises(BleError) as info:
+        s.connect()
+    assert info.value.reason == "not_ready" and "roof" in str(info.value) and not s.connected
 
     class Refusing(RecordingClient):
         async def connect(self):
@@ -405,3 +461,231 @@ def test_emulated_auto_power_down_unless_kept_alive():
             time.sleep(0.2)
         assert cam.power == "on"
         assert eventually(lambda: cam.power == "asleep", 3.0)
+
+
+# --- issue 8: real cameras are not our emulators ------------------------------------------------
+
+def _emulated_camera(d, model="hero9", bt="02:47:50:b7:00:09", **kw):
+    from camrig.emulator.open_gopro import OpenGoPro
+    kw.setdefault("start", "asleep")
+    return OpenGoPro("roof", model=model, bt_mac=bt, control_path=os.path.join(d, bt.replace(":", "") + ".sock"),
+                     delay_ms=0, boot_delay=0.2, **kw)
+
+
+def _ble_events(cam):
+    return [e for e in cam.state()["events"] if e["what"] in ("ble", "ble_not_ready", "ble_refused_not_ready")]
+
+
+@pytest.mark.parametrize("unready", ["refuse", "ignore"])
+def test_session_waits_for_ble_readiness_before_anything_else(ble_loop, unready):
+    """BLE spec "BLE Setup" → "GoPro Setup" → "Wait for Camera BLE Readiness": poll Get Hardware
+    Info until success, then register for statuses. The emulated camera answers not ready for
+    0.6 s after a connection and refuses/ignores everything else meanwhile. Failed before: the
+    status registration (0x53) went first and was refused or lost (no pushes)."""
+    d = tempfile.mkdtemp(prefix="ogp-")
+    cam = _emulated_camera(d, ble_ready_delay=0.6, ble_unready=unready).start()
+    try:
+        factory = client_factory("emulated", emu_dir=d, timeout=2.0, camera="roof")
+        session = OpenGoProBle(cam.bt_mac, camera="roof", factory=factory, loop=ble_loop, timeout=2.0)
+        session.connect()
+        events = _ble_events(cam)
+        assert not [e for e in events if e["what"] == "ble_refused_not_ready"], events
+        assert any(e["what"] == "ble_not_ready" for e in events)       # it did have to wait
+        messages = [e["message"] for e in events if e["what"] == "ble"]
+        first_other = next(i for i, m in enumerate(messages) if m != "3c")
+        assert messages[first_other].startswith("53")                 # registration after readiness
+        assert session.pushed.get(10) == 0
+        assert session.hardware_info["model_name"] == b"HERO9 Black"
+        session.shutter(True)
+        assert cam.state()["recording"]
+        session.disconnect()
+    finally:
+        cam.close()
+
+
+def test_ble_readiness_gives_up_naming_the_camera(ble_loop):
+    d = tempfile.mkdtemp(prefix="ogp-")
+    cam = _emulated_camera(d, ble_ready_delay=30.0, start="awake").start()
+    try:
+        factory = client_factory("emulated", emu_dir=d, timeout=2.0, camera="roof")
+        session = OpenGoProBle(cam.bt_mac, camera="roof", factory=factory, loop=ble_loop, timeout=2.0,
+                               ready_timeout=0.5, ready_poll=0.1)
+        with pytest.raises(BleError) as info:
+            session.connect()
+        assert info.value.reason == "not_ready" and "roof" in str(info.value) and "status 2" in str(info.value)
+        assert eventually(lambda: cam.state()["ble_connections"] == 0, timeout=3.0)
+    finally:
+        cam.close()
+
+
+def test_connect_allows_bleak_its_scan_and_its_connect_timeouts(ble_loop):
+    """bleak's BlueZ connect scans for up to ``timeout``, then connects under a second full
+    ``timeout`` (bleak/backends/bluezdbus/client.py 139–160); the emulated client does the same.
+    A camera found 0.6 s into the scan whose link takes 0.6 s needs 1.2 s > timeout 1.0: failed
+    before with an outer timeout; an absent camera now reports bleak's "not found"."""
+    d = tempfile.mkdtemp(prefix="ogp-")
+    factory = client_factory("emulated", emu_dir=d, timeout=1.0, camera="roof")
+    cam = _emulated_camera(d, ble_ready_delay=0.0, ble_connect_delay=0.6, start="awake")
+    session = OpenGoProBle(cam.bt_mac, camera="roof", factory=factory, loop=ble_loop, timeout=1.0, register=())
+    with pytest.raises(BleError) as info:
+        session.connect()                                  # no camera in range
+    assert info.value.reason == "connect" and "was not found" in str(info.value)
+    import threading
+    threading.Timer(0.6, cam.start).start()               # it comes into range during the scan
+    try:
+        session.connect()
+        assert session.connected and cam.state()["ble_connections"] == 1
+        session.disconnect()
+    finally:
+        time.sleep(0.7)
+        cam.close()
+
+
+def test_emulated_camera_refuses_a_16_bit_header_from_the_client(ble_loop):
+    """"Extended (16-bit)": "can not be used for sending messages to the camera". Failed before:
+    the emulated camera reassembled and executed it."""
+    from camrig.emulator.ble_client import EmulatedBleakClient, EmulatedBleError
+    d = tempfile.mkdtemp(prefix="ogp-")
+    cam = _emulated_camera(d, ble_ready_delay=0.0, start="awake").start()
+    try:
+        client = EmulatedBleakClient(cam.bt_mac, emu_dir=d, timeout=2.0)
+
+        async def run():
+            await client.connect()
+            await client.start_notify(p.COMMAND_RESPONSE, lambda c, data: None)
+            try:
+                await client.write_gatt_char(p.COMMAND, bytes.fromhex("400003010101"))
+            finally:
+                await client.disconnect()
+
+        with pytest.raises(EmulatedBleError, match="16-bit"):
+            ble_loop.run(run(), 5.0)
+        assert not cam.state()["recording"]
+    finally:
+        cam.close()
+
+
+@pytest.mark.parametrize("model, claimed", [("hero12", True), ("hero10", True), ("hero9", False)])
+def test_ble_only_hero10_and_later_claim_external_control(ble_loop, model, claimed):
+    """Set Camera Control F1 69 08 02 over BLE (listed for HERO10 Black and later; "State
+    Management" → "Camera Control"). Failed before: a BLE-only camera was never claimed."""
+    d = tempfile.mkdtemp(prefix="ogp-")
+    cam = _emulated_camera(d, model=model, ble_ready_delay=0.2).start()
+    try:
+        factory = client_factory("emulated", emu_dir=d, timeout=2.0, camera="roof")
+        session = OpenGoProBle(cam.bt_mac, camera="roof", factory=factory, loop=ble_loop, timeout=2.0)
+        driver = OpenGoProBleDriver(session, "roof", model)
+        driver.connect()
+        messages = [e["message"] for e in _ble_events(cam) if e["what"] == "ble"]
+        assert ("f1690802" in messages) is claimed
+        assert cam.state()["camera_control"] == (2 if claimed else 0)
+        if claimed:                                        # after readiness, before registration
+            assert messages.index("f1690802") > messages.index("3c") and messages[-1].startswith("53")
+        session.disconnect()
+    finally:
+        cam.close()
+
+
+# --- the camera clock ------------------------------------------------------------------------------
+
+class StateHttp(FakeHttp):
+    """A camera over HTTP: unreachable while ``awake`` is False; then /gopro/camera/state
+    answers the real capture, everything else ``{}``."""
+
+    def __init__(self, awake=True):
+        super().__init__()
+        self.awake = awake
+
+    def get(self, path, *, port=None, timeout=None):
+        if not self.awake:
+            raise CameraUnreachable("connection refused", camera="bumper")
+        self.paths.append(path)
+        return Response(200, STATE.read_bytes() if path == "/gopro/camera/state" else b"{}", 0.001)
+
+
+def _http_worker(http):
+    from camrig.config import CameraConfig
+    from camrig.wake_open_gopro import OpenGoProWaker
+    from camrig.worker import CameraWorker
+    cam = CameraConfig(name="bumper", iface="wlan2", ssid="GP2", wifi_mac=None, bt_mac=None, model="hero12",
+                       address="10.5.5.9", http_port=8080)
+    driver = OpenGoProHttp(http, "bumper", "hero12", keep_alive_interval=None)
+    return CameraWorker(cam, driver, OpenGoProWaker(cam, driver, probe_window=1.0), keep_awake=None,
+                        confirm_delay=0.05)
+
+
+def test_camera_clock_is_set_once_per_wake():
+    """The waker's first-contact setup (driver.connect) and the worker after the wake both set
+    the clock, ~2 s apart on a real camera. Failed before: two set_date_time for one wake."""
+    http = StateHttp(awake=False)
+    worker = _http_worker(http)
+    worker.start()
+    try:
+        time.sleep(0.2)                                   # the first quiet probe finds it asleep
+        http.awake = True
+        worker.set_wanted(True)
+        assert eventually(lambda: any("shutter/start" in x for x in http.paths), timeout=5.0)
+        worker.request_check()
+        time.sleep(0.3)
+    finally:
+        worker.stop()
+    clock_sets = [x for x in http.paths if "set_date_time" in x]
+    assert len(clock_sets) == 1 and "tzone=" in clock_sets[0], http.paths
+    assert http.paths.index(clock_sets[0]) < http.paths.index("/gopro/camera/shutter/start")
+
+
+def test_camera_found_awake_gets_its_clock_at_first_contact():
+    """A camera already awake at start is first met by the worker's quiet probe: its clock is
+    set there (worker.py _quiet_probe), once, before any recording."""
+    http = StateHttp(awake=True)
+    worker = _http_worker(http)
+    worker.start()
+    try:
+        assert eventually(lambda: worker.snapshot()["state"] == "idle", timeout=5.0)
+        worker.set_wanted(True)
+        assert eventually(lambda: any("shutter/start" in x for x in http.paths), timeout=5.0)
+    finally:
+        worker.stop()
+    clock_sets = [x for x in http.paths if "set_date_time" in x]
+    assert len(clock_sets) == 1, http.paths
+    assert http.paths.index(clock_sets[0]) < http.paths.index("/gopro/camera/shutter/start")
+
+
+class ConnectedBle(FakeBle):
+    connected = True
+
+
+def test_clock_goes_over_ble_when_a_session_exists():
+    """Set Date Time 0D lists HERO9 and HERO10; HTTP set_date_time lists HERO11 and later."""
+    http, ble = FakeHttp(), ConnectedBle()
+    when = dt.datetime(2026, 11, 21, 9, 5, 7)
+    d = OpenGoProHttp(http, "roof", "hero9", ble=ble)
+    d.set_date_time(when)
+    assert ble.calls == [("set_date_time", when)] and http.paths == [] and d.clock_via == "ble"
+
+
+def test_hero10_clock_refused_over_http_is_kept_and_warned(caplog):
+    """Without a BLE session a HERO10 is tried over HTTP without tzone/dst; its refusal is a
+    warning naming the camera and stays in clock_error. Failed before: no clock_error."""
+    d = OpenGoProHttp(FakeHttp(status=404), "cockpit", "hero10")
+    with caplog.at_level("WARNING"), pytest.raises(CameraRejected):
+        d.set_date_time(dt.datetime(2026, 11, 21, 9, 5, 7))
+    assert "HERO11" in d.clock_error and "404" in d.clock_error
+    assert any("cockpit" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    d.http = FakeHttp()
+    d.set_date_time(dt.datetime(2026, 11, 21, 9, 5, 7))
+    assert d.clock_error is None and d.http.paths == ["/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07"]
+
+
+def test_emulated_hero9_10_http_date_time_can_be_refused():
+    import urllib.error
+    import urllib.request
+    from camrig.emulator.open_gopro import OpenGoPro
+    url = "/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07"
+    for mode, code in (("accept", 200), ("refuse", 404)):
+        with OpenGoPro("c", model="hero10", delay_ms=0, http_date_time_old=mode) as cam:
+            try:
+                got = urllib.request.urlopen(f"http://127.0.0.1:{cam.port}{url}", timeout=3).status
+            except urllib.error.HTTPError as exc:
+                got = exc.code
+            assert got == code
