@@ -922,10 +922,14 @@ class LegacyGoPro:
 
     # ------------------------------------------------------------------ HTTP
 
+    def _serving_http(self) -> bool:
+        """Whether an HTTP request is answered now (hold _lock): awake, and the AP it came over up."""
+        return self.power == "on" and self.wifi == "on"
+
     def _serve(self, h: _Handler) -> None:
         """One request: hold if asleep; wait delay (+ slow); take effect; answer."""
         with self._lock:
-            serving = self.power == "on" and self.wifi == "on"
+            serving = self._serving_http()
             slow = float(self._faults["slow"])
             delay = self.delay_ms / 1000.0
         if not serving:
@@ -934,7 +938,7 @@ class LegacyGoPro:
         if delay + slow > 0:
             time.sleep(delay + slow)
         with self._lock:
-            if not (self.power == "on" and self.wifi == "on"):   # went to sleep while we waited
+            if not self._serving_http():   # went to sleep while we waited
                 serving = False
             else:
                 self.clients.add(h.client_address[0])

@@ -199,6 +199,32 @@ class OpenGoPro(LegacyGoPro):
         return (f"<OpenGoPro {self.model} {self.name} power={self.power} wifi={self.wifi} "
                 f"recording={self.record_started_at is not None} ble={len(self._sessions)}>")
 
+    # A camera on USB is reached over its USB-C network (NCM), whatever its Wi-Fi AP does: the
+    # link follows power alone (ARP off while asleep, as on Wi-Fi), never the AP's state.
+
+    def _apply_netdev(self) -> None:
+        if not self.usb:
+            super()._apply_netdev()
+            return
+        if not self.netdev:
+            return
+        with self._lock:
+            power = self.power
+        self._ip("arp", "on" if power == "on" else "off")
+        self._ip("up")
+
+    def _serving_http(self) -> bool:
+        return self.power == "on" if self.usb else super()._serving_http()
+
+    def _after_wifi_change(self) -> None:
+        if not self.usb:
+            super()._after_wifi_change()
+            return
+        if self.netdev:
+            self._apply_netdev()
+        elif not self._closing.is_set():
+            self._open_http()
+
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> "OpenGoPro":

@@ -118,3 +118,21 @@ def test_ble_status_push_corrects_a_camera_without_waiting_for_a_check(make_loop
     rig.camera(1).fault("stop_recording")
     rig.wait_until(lambda: find_events(rig, 1, "record_start", since=t), 10.0,
                    message="HERO9 restarted after its push")
+
+
+@pytest.mark.parametrize("fault", ["wifi_off", "asleep"])
+def test_usb_camera_asleep_with_its_ap_off_is_woken_over_ble_and_records(make_ns_rig, fault):
+    """A camera on USB is reached over its USB network whatever its Wi-Fi AP does. Asleep with its
+    AP off (fault wifi_off), the BLE connect wakes it and it must answer over USB again. Before the
+    fix the emulated camera tied its USB link to the AP, and stayed unreachable for good."""
+    rig = make_ns_rig(1, models=[("hero11", "usb")], association_delay=0.5, boot_delay=0.5,
+                      check_status=1, cycle_seconds=0.5)
+    rig.start_daemon({"CHECK_STATUS": 1, "CYCLE_SECONDS": 0.5, "WAKE_TIMEOUT": 4.0, "HTTP_TIMEOUT": 1.5,
+                      "BLE_TIMEOUT": 2.0})
+    rig.trigger_on()
+    rig.wait_until(lambda: rig.recording() == [True], SLOW, message="USB camera recording")
+    t = time.monotonic()
+    rig.camera(1).fault(fault)
+    rig.wait_until(lambda: find_events(rig, 1, "record_start", since=t), SLOW,
+                   message=f"USB camera recording again after {fault}")
+    assert rig.camera(1).state()["wifi"] == ("off" if fault == "wifi_off" else "on")
