@@ -205,6 +205,16 @@ def cmd_check(args) -> int:
                   f"free={st.remaining_space_kb} KB")
             if st.in_video_mode is False:
                 print(f"  mode          not video ({st.mode_name}): the daemon selects video before recording")
+            if not st.encoding_active:     # never while recording: a file is open
+                import datetime as dt
+                try:
+                    p.driver.set_date_time(dt.datetime.now())
+                    via = getattr(p.driver, "clock_via", None)
+                    print(f"  clock         ok: set to this Pi's time{' over ' + via.upper() if via else ''}")
+                except (CamRigError, ValueError) as exc:
+                    why = exc.detail if isinstance(exc, CamRigError) else str(exc)
+                    print(f"  clock         WARN the camera refused its clock ({why}): its footage keeps "
+                          "its own time")
         except CamRigError as exc:
             print(f"  status        FAIL {exc}")
             failures += 1

@@ -169,7 +169,8 @@ def render_table(snapshot: dict) -> str:
             _sd_text(cam.get("sd_status")),
             human_kb(cam.get("remaining_space_kb")),
             _last_seen(cam.get("last_seen"), updated),
-            _cell(cam.get("last_error")),
+            _cell(cam.get("last_error") or (f"clock not set: {cam['clock_error']}" if cam.get("clock_error")
+                                             else None)),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     for row in rows:

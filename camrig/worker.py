@@ -118,6 +118,8 @@ class CameraWorker:
         #: wall clock minus monotonic clock when the camera's clock was last set (or tried):
         #: when it moves, NTP or the GPS set the wall clock, and the camera's clock is set again.
         self.clock_offset: float | None = None
+        #: why the camera refused its clock the last time it was set (None: set, or not tried).
+        self.clock_error: str | None = None
         #: the last status's in_video_mode (None: not reported), True once video was selected.
         self.video_mode: bool | None = None
         self.mode_warned = False              # one warning per mode correction, not one per check
@@ -187,6 +189,7 @@ class CameraWorker:
                 "remaining_video_s": st.remaining_video_s if st else None,
                 "mode": st.mode_name if st else None,
                 "last_error": self.last_error,
+                "clock_error": self.clock_error,
             }
 
     # --- worker thread ------------------------------------------------------------------------
@@ -507,11 +510,22 @@ class CameraWorker:
         return True
 
     def _set_camera_clock(self) -> None:
+        """Set the camera's clock to the Pi's local wall time; a refusal is logged once per change
+        (warning) and kept in ``clock_error`` for the status file: footage would carry a wrong time."""
         self.clock_offset = self.wallclock() - self.clock()
         try:
             self.driver.set_date_time(dt.datetime.fromtimestamp(self.wallclock()))
         except (CamRigError, ValueError) as exc:
-            self.log.info("could not set the camera clock: %s", exc)
+            why = exc.detail if isinstance(exc, CamRigError) else str(exc)
+            if why != self.clock_error:
+                self.log.warning("could not set the camera clock (its footage keeps its own time): %s", why)
+            with self._cond:
+                self.clock_error = why
+            return
+        if self.clock_error is not None:
+            self.log.info("camera clock set")
+        with self._cond:
+            self.clock_error = None
 
     def _failed(self, exc: CamRigError) -> None:
         """An exchange failed: decide what the camera's state now is."""

@@ -393,7 +393,7 @@ class OpenGoPro(LegacyGoPro):
         except ValueError:
             return 400, {}
         self._clock_set = (when, t)
-        self._event("date_time", t, value=when.isoformat(), via="http",
+        self._event("date_time", t, value=when.isoformat(), via="http", recording=self.record_started_at is not None,
                     tzone=params.get("tzone"), dst=params.get("dst"))
         return 200, {}
 
@@ -518,7 +518,8 @@ class OpenGoPro(LegacyGoPro):
                     except ValueError:
                         return bytes([mid, p.RESULT_INVALID])
                     self._clock_set = (when, t)
-                    self._event("date_time", t, value=when.isoformat(), via="ble")
+                    self._event("date_time", t, value=when.isoformat(), via="ble",
+                                recording=self.record_started_at is not None)
                     return bytes([mid, p.RESULT_SUCCESS])
                 return bytes([mid, p.RESULT_INVALID])
             if char == p.SETTINGS:

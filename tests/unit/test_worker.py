@@ -411,3 +411,42 @@ def test_a_camera_busy_all_through_a_recording_is_still_stopped(rig):
     worker._wanted = False                                   # wanted off, seen only by a check
     worker.request_check()
     wait_for(lambda: not cam.state()["recording"])
+
+
+def test_a_refused_clock_is_said_once_and_shown_in_the_status(caplog):
+    """Issue 8.3: a camera that refuses its clock (HERO9/10 over HTTP without BLE, say) is named
+    in a warning once per change and in the status row, not an info line per attempt."""
+    from camrig.drivers.base import CameraStatus
+    from camrig.errors import CameraRejected
+    from camrig.status import render_table
+
+    class RefusesClock:
+        keep_alive_interval = None
+
+        def status(self):
+            return CameraStatus(encoding_active=False, system_ready=True, sd_status=0)
+
+        def set_date_time(self, when):
+            raise CameraRejected("GET /gopro/camera/set_date_time answered HTTP 400", camera="front")
+
+        def shutter(self, on):
+            pass
+
+        def reset(self):
+            pass
+
+    class NoWake:
+        def wake(self, stop, on_step=None):
+            pass
+
+    cfg = CameraConfig(name="front", iface=None, ssid=None, wifi_mac=None, bt_mac=None, address="127.0.0.1")
+    worker = CameraWorker(cfg, RefusesClock(), NoWake(), keep_awake=None)
+    caplog.set_level("INFO", logger="camrig.worker")
+    worker._set_camera_clock()
+    worker._set_camera_clock()
+    row = worker.snapshot()
+    assert "HTTP 400" in row["clock_error"]
+    warnings = [r for r in caplog.records if "could not set the camera clock" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    table = render_table({"wanted": False, "cameras": [row]})
+    assert "clock not set: GET /gopro/camera/set_date_time answered HTTP 400" in table
