@@ -22,7 +22,7 @@ The order, and why (DESIGN.md "Field facts"; KonradIT/goprowifihack HERO5 notes)
    ARP late and Linux asks again only after ``retrans_time`` (1 s), which cost
    ~0.8 s per wake. Each probe then has a short timeout that grows
    (:data:`PROBE_TIMEOUTS`), so a SYN lost to a camera still booting is sent
-   again within 0.15 s rather than after TCP's 1 s retransmission.
+   again within 0.1 s rather than after TCP's 1 s retransmission.
 
 Every step has a deadline; nothing here blocks longer than the wake timeout,
 and the caller's ``stop`` event cuts every wait short.
@@ -245,13 +245,19 @@ class AdapterGuard:
                                found=found, other=other[0] if other else None, swapped_with=swapped_with)
 
     def verify(self) -> None:
-        """Before an exchange: raise AdapterMismatch if the adapter is on another camera's AP.
+        """Before an exchange: raise AdapterMismatch if the adapter is on another camera's AP,
+        CameraUnreachable at once if it has no carrier (nothing could reach the camera: a
+        request would only block its worker for ``CONNECT_TIMEOUT``, delaying a wake the
+        trigger asks for meanwhile).
 
-        Not associated, or iw cannot tell (no nl80211, iw missing): no verdict, no error (the
+        Interface missing, or iw cannot tell (no nl80211, iw missing): no verdict, no error (the
         exchange then fails or succeeds on its own). Three sysfs reads unless the link changed.
         """
         with self._lock:
-            _, info = self._look()
+            state, info = self._look()
+            if state is not None and state.operstate in _NO_CARRIER:
+                raise CameraUnreachable(f"{self.iface} is not associated (operstate {state.operstate}): "
+                                        "the camera's Wi-Fi is off or out of range", camera=self.camera)
             self._judge(info)
 
     def associated(self) -> bool:
@@ -334,7 +340,7 @@ ASSOCIATION_POLL_S = 0.05
 #: Per-probe timeouts (s) during a wake, the last repeated. Short at first: a SYN sent to a
 #: camera still booting is lost, and TCP would resend it only after its 1 s initial RTO
 #: (RFC 6298 2.1); growing, so a camera slow to answer is still waited for.
-PROBE_TIMEOUTS = (0.15, 0.25, 0.4, 0.6, 1.0, 2.0)
+PROBE_TIMEOUTS = (0.1, 0.15, 0.25, 0.4, 0.6, 1.0, 2.0)
 
 
 def wait_for_association(associated: Callable[[], bool], deadline: float, stop: threading.Event, *,

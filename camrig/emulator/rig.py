@@ -665,7 +665,8 @@ class NamespaceRig(_Rig):
         """Give the car's adapters ``wlanJ`` and ``wlanK`` each other's names, as udev does when
         two USB adapters enumerate in the other order: afterwards ``wlanJ`` reaches camera K's
         AP and ``wlanK`` camera J's (the iw map follows). Both links go down and up (a
-        carrier change, as a re-association). Calling it again swaps them back."""
+        carrier change, as a re-association); returns once neither is DOWN. Calling it again
+        swaps them back."""
         a, b = f"wlan{j}", f"wlan{k}"
         if a not in self.wiring or b not in self.wiring:
             raise ValueError(f"swap_adapters: {a} and {b} must both be Wi-Fi adapters of the rig")
@@ -679,6 +680,10 @@ class NamespaceRig(_Rig):
         self.write_iw_map()
         for name in (a, b):
             self.ip("link", "set", name, "up", netns=self.car_ns)
+        # Back "associated" (carrier up, where the camera's Wi-Fi is on) before returning.
+        wait_until(lambda: all(" state DOWN " not in self.ip("link", "show", name, netns=self.car_ns).stdout
+                               for name in (a, b)), 5.0, interval=0.02,
+                   message=f"{a} and {b} up after the swap")
 
     def _wrap_car(self) -> list[str]:
         return ["ip", "netns", "exec", self.car_ns]
