@@ -244,18 +244,19 @@ class AdapterGuard:
         return AdapterMismatch(msg, camera=self.camera, iface=self.iface, expected=self.wifi_mac or "",
                                found=found, other=other[0] if other else None, swapped_with=swapped_with)
 
-    def verify(self) -> None:
+    def verify(self, *, need_carrier: bool = True) -> None:
         """Before an exchange: raise AdapterMismatch if the adapter is on another camera's AP,
-        CameraUnreachable at once if it has no carrier (nothing could reach the camera: a
-        request would only block its worker for ``CONNECT_TIMEOUT``, delaying a wake the
-        trigger asks for meanwhile).
+        and (``need_carrier``) CameraUnreachable at once if it has no carrier (nothing could
+        reach the camera: a request would only block its worker for ``CONNECT_TIMEOUT``,
+        delaying a wake the trigger asks for meanwhile). ``need_carrier=False`` before a wake,
+        whose BLE Wi-Fi-on is what brings the carrier back.
 
         Interface missing, or iw cannot tell (no nl80211, iw missing): no verdict, no error (the
         exchange then fails or succeeds on its own). Three sysfs reads unless the link changed.
         """
         with self._lock:
             state, info = self._look()
-            if state is not None and state.operstate in _NO_CARRIER:
+            if need_carrier and state is not None and state.operstate in _NO_CARRIER:
                 raise CameraUnreachable(f"{self.iface} is not associated (operstate {state.operstate}): "
                                         "the camera's Wi-Fi is off or out of range", camera=self.camera)
             self._judge(info)
@@ -309,7 +310,8 @@ def send_wake_on_lan(link: Link, mac: str, port: int = 9) -> list[str]:
 
     Goes out through ``link`` (bound to the camera's interface). Returns the
     destinations sent to; raises WakeFailed naming the camera when none could
-    be sent.
+    be sent (the link lost its carrier, no socket), AdapterMismatch when the
+    link's adapter is on another camera's AP (nothing is sent).
     """
     packet = magic_packet(mac)
     addr = ipaddress.IPv4Address(link.address)
@@ -318,16 +320,23 @@ def send_wake_on_lan(link: Link, mac: str, port: int = 9) -> list[str]:
         targets.append(str(ipaddress.IPv4Network(f"{addr}/24", strict=False).broadcast_address))
     sent, errors = [], []
     try:
+        link.verify_adapter()
+    except CameraUnreachable as exc:
+        raise WakeFailed(f"Wake-on-LAN not sent: {exc.detail}", camera=link.camera) from None
+    try:
         sock = link.udp_socket()
     except LinkError as exc:
         raise WakeFailed(f"Wake-on-LAN: {exc}", camera=link.camera) from None
-    with sock, link.exchange():
-        for target in targets:
-            try:
-                sock.sendto(packet, (target, port))
-                sent.append(f"{target}:{port}")
-            except OSError as exc:
-                errors.append(f"{target}:{port}: {exc.strerror}")
+    try:
+        with sock, link.exchange():
+            for target in targets:
+                try:
+                    sock.sendto(packet, (target, port))
+                    sent.append(f"{target}:{port}")
+                except OSError as exc:
+                    errors.append(f"{target}:{port}: {exc.strerror}")
+    except CameraUnreachable as exc:           # carrier lost between the two looks
+        raise WakeFailed(f"Wake-on-LAN not sent: {exc.detail}", camera=link.camera) from None
     if not sent:
         raise WakeFailed("Wake-on-LAN not sent: " + "; ".join(errors), camera=link.camera)
     return sent
@@ -399,7 +408,7 @@ class LegacyWaker:
         asks before it starts a wake); nothing when the link has no AdapterGuard."""
         guard = getattr(self.link, "guard", None)
         if guard is not None:
-            guard.verify()
+            guard.verify(need_carrier=False)   # no carrier: Wi-Fi off, which the wake is for
 
     def wake(self, stop: threading.Event, on_step: Callable[[str], None] = lambda s: None) -> None:
         """Bring the camera to answering HTTP. Raises WakeFailed (naming the camera and the step),

@@ -400,3 +400,30 @@ def test_wake_pins_the_neighbour_then_probes_with_short_growing_timeouts():
     w.wake(threading.Event())
     assert pinned == [("127.0.0.1", CAM.wifi_mac, "wlan1")]
     assert timeouts == [0.1, 0.15, 0.25, 0.4, 0.6, 1.0, 2.0, 2.0]
+
+
+def test_a_link_without_carrier_still_gets_its_wake(sysfs2):
+    """No carrier (the camera's Wi-Fi off) fails an exchange at once, but must not stop the
+    wake that turns the Wi-Fi on (a first version did: the camera never woke again)."""
+    (sysfs2 / "wlan1" / "operstate").write_text("lowerlayerdown\n")
+    g = guard(sysfs2, MapIw({"wlan1": iw_connected(CAM1_MAC)}))
+    link = GuardedLink("front", "127.0.0.1")
+    link.guard = g
+    cam = Camera(associated=False)
+
+    class AssociatingBle(FakeBle):
+        def wifi_on(self, bt_mac, *, camera, stop=None, deadline=None):
+            super().wifi_on(bt_mac, camera=camera, stop=stop)
+            (sysfs2 / "wlan1" / "operstate").write_text("up\n")
+            (sysfs2 / "wlan1" / "carrier_changes").write_text("3\n")
+
+    ble = AssociatingBle()
+    cfg = CameraConfig(name="cam1", iface="wlan1", ssid="GP1", wifi_mac=CAM1_MAC,
+                       bt_mac="d4:d9:19:9a:4c:7b", address="127.0.0.1", wol_port=9)
+    w = LegacyWaker(cfg, link, cam.probe, ble=ble, associated=g.associated, timeout=2.0, wol_interval=0.05)
+    with pytest.raises(CameraUnreachable):
+        with link.exchange():
+            pass
+    w.check_adapter()                                # no error: the wake is what brings the carrier
+    w.wake(threading.Event())
+    assert ble.calls == ["d4:d9:19:9a:4c:7b"] and cam.probes == 1
