@@ -351,6 +351,9 @@ ASSOCIATION_POLL_S = 0.05
 #: (RFC 6298 2.1); growing, so a camera slow to answer is still waited for.
 PROBE_TIMEOUTS = (0.1, 0.15, 0.25, 0.4, 0.6, 1.0, 2.0)
 
+#: Least seconds from one probe to the next (a refused connection fails at once).
+PROBE_INTERVAL_S = 0.1
+
 
 def wait_for_association(associated: Callable[[], bool], deadline: float, stop: threading.Event, *,
                          camera: str, iface: str | None, timeout: float, clock=time.monotonic) -> None:
@@ -482,6 +485,8 @@ class LegacyWaker:
             except (CameraUnreachable, CameraRejected, LinkError) as exc:
                 last_error = exc
             attempt += 1
-            # A refusal comes back at once: pause. A probe that timed out has waited already.
-            stop.wait(max(0.0, 0.2 - (self.clock() - started)))
+            # A refusal comes back at once: at most one probe per 0.1 s. A probe that timed out
+            # has waited already: the next goes at once (its SYN is what reaches a camera that
+            # has just turned ARP on).
+            stop.wait(max(0.0, PROBE_INTERVAL_S - (self.clock() - started)))
         raise WakeFailed("stopping", camera=self.camera.name)
