@@ -163,8 +163,7 @@ def cmd_check(args) -> int:
     """Validate the config and probe every camera once; exit 0 when all answer."""
     from camrig.app import build_parts, pin_factory_report
     from camrig.drivers.base import sd_text
-    from camrig.errors import CamRigError
-    from camrig.wake import is_associated
+    from camrig.errors import AdapterMismatch, CamRigError
 
     config = _load(args)
     print(f"config {config.source}: ok ({len(config.cameras)} camera(s), NETWORK_MODE {config.network_mode})")
@@ -190,8 +189,18 @@ def cmd_check(args) -> int:
             print(f"  link          FAIL {exc}")
             failures += 1
             continue
-        if cam.iface and config.network_mode != "address":
-            ok = is_associated(cam.iface, cam.wifi_mac)
+        guard = getattr(p.link, "guard", None)
+        if guard is not None:
+            try:
+                ok = guard.associated()
+            except AdapterMismatch as exc:
+                # Never probe across it: the answer would come from another camera.
+                print(f"  associated    MISMATCH {exc.detail}")
+                failures += 1
+                p.http.close()
+                if getattr(p, "ble", None) is not None:
+                    p.ble.disconnect()
+                continue
             print(f"  associated    {'yes' if ok else 'NO (camera Wi-Fi off, or wpa_supplicant not connected)'}")
         try:
             st = p.driver.status()

@@ -8,7 +8,6 @@ silent fallback to a fake anywhere.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
@@ -23,7 +22,7 @@ from .errors import CamRigError, TriggerError
 from .http import HttpClient
 from .link import Link, RouteTable, make_link
 from .trigger import AnyTrigger, FileTrigger, GpioTrigger
-from .wake import LegacyWaker, is_associated
+from .wake import PROBE_TIMEOUTS, AdapterGuard, LegacyWaker
 from .wake_open_gopro import OpenGoProWaker
 from .worker import CameraWorker
 
@@ -65,12 +64,23 @@ def setup_logging(level: str = "info", stream=None) -> None:
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
 
 
-def association_check(config: Config, cam: CameraConfig):
-    """A callable → bool telling whether the camera's Wi-Fi adapter is associated with its AP,
-    or None where there is no adapter of its own to ask (address links, USB, BLE only)."""
+def association_check(config: Config, cam: CameraConfig, link: Link | None = None):
+    """A callable → bool telling whether the camera's Wi-Fi adapter is associated with its AP
+    (raising AdapterMismatch when it is on another camera's AP), or None where there is no
+    adapter of its own to ask (address links, USB, BLE only). The same AdapterGuard becomes
+    ``link.guard``, consulted before every exchange."""
     if cam.control != "wifi" or not cam.iface or config.network_mode == "address":
         return None
-    return functools.partial(is_associated, cam.iface, cam.wifi_mac)
+    peers: dict[str, tuple[str, str | None]] = {}
+    for other in config.cameras:
+        if other.name != cam.name and other.control == "wifi":
+            for key in (other.wifi_mac, other.ssid):
+                if key:
+                    peers[key] = (other.name, other.iface)
+    guard = AdapterGuard(cam.name, cam.iface, cam.wifi_mac, ssid=cam.ssid, peers=peers)
+    if link is not None:
+        link.guard = guard
+    return guard.associated
 
 
 @dataclass
@@ -115,9 +125,9 @@ def build_camera(config: Config, cam: CameraConfig, *, route_table: RouteTable |
     http = HttpClient(link, port=cam.http_port, timeout=config.http_timeout,
                       connect_timeout=config.connect_timeout)
     driver = GpControl(http, cam.name)
-    associated = association_check(config, cam)
+    associated = association_check(config, cam, link)
     waker = LegacyWaker(cam, link, driver.probe, ble=ble if cam.bt_mac else None,
-                        associated=associated, timeout=config.wake_timeout)
+                        associated=associated, timeout=config.wake_timeout, probe_timeouts=PROBE_TIMEOUTS)
     return CameraParts(cam, link, http, driver, waker)
 
 
@@ -140,7 +150,7 @@ def _build_open_gopro(config: Config, cam: CameraConfig, *, route_table, ble_loo
         driver = OpenGoProHttp(http, cam.name, cam.model, usb=cam.control == "usb",
                                ble=session,
                                keep_alive_interval=keep_alive)
-    associated = association_check(config, cam)
+    associated = association_check(config, cam, link)
     waker = OpenGoProWaker(cam, driver, ble=session, associated=associated, timeout=config.wake_timeout)
     return CameraParts(cam, link, http, driver, waker, ble=session)
 

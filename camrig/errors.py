@@ -55,6 +55,27 @@ class LinkError(CamRigError):
         super().__init__(message, camera=camera)
 
 
+class AdapterMismatch(LinkError):
+    """The camera's Wi-Fi adapter is associated with another AP than the camera's own.
+
+    ``iface`` is the adapter, ``expected`` the camera's ``wifi_mac`` (its AP's BSSID), ``found``
+    the BSSID ``iw dev IFACE link`` reports (lower case), ``other`` the configured camera whose
+    AP that is (None when no camera has that BSSID), ``swapped_with`` that camera's adapter when
+    it is associated with *this* camera's AP (two adapters named the other way round).
+    Permanent: no retry helps until the adapters (or the config) are put right; nothing is sent
+    across it (no Wake-on-LAN, no BLE, no HTTP).
+    """
+
+    def __init__(self, message: str, *, camera: str | None = None, iface: str = "", expected: str = "",
+                 found: str = "", other: str | None = None, swapped_with: str | None = None):
+        self.iface = iface
+        self.expected = expected
+        self.found = found
+        self.other = other
+        self.swapped_with = swapped_with
+        super().__init__(message, camera=camera, permanent=True)
+
+
 class CameraUnreachable(CamRigError):
     """No HTTP answer: connection refused or timed out, interface down, camera asleep."""
 

@@ -18,6 +18,11 @@ the same address. A Link decides which one a socket uses:
 - :class:`AddressLink` (``"address"``): the camera has an address of its own
   (the loopback demo, a USB-connected camera); plain sockets.
 
+Every Link with an interface may carry an ``AdapterGuard`` (:attr:`Link.guard`, set by
+``camrig.app``): :meth:`Link.exchange` asks it first, so no packet (HTTP, Wake-on-LAN)
+goes out of an adapter associated with another camera's AP. :meth:`Link.pin_neighbour`
+sets the camera's neighbour (ARP) entry from its known MAC before a wake's first packets.
+
 libcurl's own ``CURLOPT_INTERFACE`` is not used: when ``SO_BINDTODEVICE``
 fails (``CAP_NET_RAW`` missing on a kernel before 5.7) libcurl silently binds the interface's IP address
 instead (lib/cf-socket.c, ``bindlocal``), and as every adapter carries
@@ -56,11 +61,16 @@ class Link:
     reuse_connections = True
     kind = "link"
 
-    def __init__(self, camera: str, address: str, iface: str | None = None):
+    def __init__(self, camera: str, address: str, iface: str | None = None, *,
+                 neighbours: "NeighbourTable | None" = None):
         self.camera = camera
         self.address = address
         self.iface = iface
         self.last_bind_error: LinkError | None = None
+        #: An object with ``verify()`` raising AdapterMismatch (camrig.wake.AdapterGuard), or None.
+        self.guard = None
+        #: Where :meth:`pin_neighbour` writes; None: never (address links).
+        self.neighbours = neighbours
 
     def __repr__(self) -> str:
         via = f" iface={self.iface}" if self.iface else ""
@@ -81,8 +91,26 @@ class Link:
 
     @contextlib.contextmanager
     def exchange(self) -> Iterator[None]:
-        """Hold whatever one request/response exchange with the camera needs."""
+        """Hold whatever one request/response exchange with the camera needs.
+
+        Raises AdapterMismatch (a permanent LinkError) before anything is sent when the
+        :attr:`guard` finds the adapter on another camera's AP.
+        """
+        self.verify_adapter()
         yield
+
+    def verify_adapter(self) -> None:
+        """Ask the :attr:`guard` (if any); AdapterMismatch when the adapter is on another AP."""
+        if self.guard is not None:
+            self.guard.verify()
+
+    def pin_neighbour(self, mac: str) -> bool:
+        """Set the camera's neighbour entry (``address`` → ``mac`` on :attr:`iface`) so that the
+        first packets of a wake need no ARP answer. True when set; False where it cannot be
+        (no interface, no :attr:`neighbours`, no ``CAP_NET_ADMIN``: see NeighbourTable)."""
+        if not self.iface or self.neighbours is None:
+            return False
+        return self.neighbours.pin(self.address, mac, self.iface, self.camera)
 
     def check(self) -> None:
         """Raise LinkError if this link cannot work right now (interface missing, no privilege)."""
@@ -113,13 +141,74 @@ def bind_to_device(sock: socket.socket, iface: str, camera: str) -> None:
         raise LinkError(f"cannot bind a socket to {iface}: {exc.strerror}", camera=camera) from None
 
 
+class NeighbourTable:
+    """Sets a camera's neighbour (ARP) entry from its known Wi-Fi MAC; shared by all cameras.
+
+    A camera waking up answers ARP late, and Linux re-sends an unanswered ARP request only
+    after ``retrans_time`` (1 s): the first Wake-on-LAN unicast and the first probe waited
+    ~0.8 s for it (``make bench``). ``ip neigh replace ADDRESS lladdr MAC dev IFACE nud
+    reachable`` (ip-neighbour(8); argv list, no shell, ``timeout`` seconds) lets them leave
+    at once. ``reachable``, not ``permanent``: the kernel re-verifies it after
+    ``base_reachable_time`` (≈ 30 s) and falls back to ARP if the MAC were wrong.
+
+    Needs ``CAP_NET_ADMIN`` (route mode has it; the unit file grants it). Without it the
+    first refusal is logged once and no further attempt is made: the wake then relies on
+    its short probe timeouts and ARP (camrig.wake.PROBE_TIMEOUTS). Other failures are
+    logged at debug and tried again next wake. Never raises.
+    """
+
+    def __init__(self, *, ip: str = "ip", timeout: float = 2.0, run=subprocess.run):
+        self._ip = ip
+        self._timeout = timeout
+        self._run = run
+        self._lock = threading.Lock()
+        self.denied = False
+
+    def __repr__(self) -> str:
+        return f"<NeighbourTable {'denied' if self.denied else 'ok'}>"
+
+    def pin(self, address: str, mac: str, iface: str, camera: str) -> bool:
+        """Set ``address`` → ``mac`` on ``iface``; True when ``ip`` succeeded."""
+        if self.denied:
+            return False
+        argv = [self._ip, "neigh", "replace", address, "lladdr", mac, "dev", iface, "nud", "reachable"]
+        try:
+            res = self._run(argv, capture_output=True, text=True, timeout=self._timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.debug("%s: %s failed: %s", camera, " ".join(argv), exc)
+            return False
+        if res.returncode == 0:
+            return True
+        msg = (res.stderr or res.stdout or "").strip() or f"exit status {res.returncode}"
+        if "Operation not permitted" in msg:
+            with self._lock:
+                first, self.denied = not self.denied, True
+            if first:
+                log.info("cannot set the cameras' neighbour (ARP) entries without CAP_NET_ADMIN (%s); "
+                         "waking with short probe retries and ARP instead (≈ 0.5–1 s slower per wake)", msg)
+            return False
+        log.debug("%s: %s: %s", camera, " ".join(argv), msg)
+        return False
+
+
+_default_neighbours: NeighbourTable | None = None
+
+
+def default_neighbours() -> NeighbourTable:
+    """The process's one NeighbourTable (made on first use), shared by every interface link."""
+    global _default_neighbours
+    if _default_neighbours is None:
+        _default_neighbours = NeighbourTable()
+    return _default_neighbours
+
+
 class BoundLink(Link):
     """Every socket for this camera is bound to its interface (``SO_BINDTODEVICE``)."""
 
     kind = "bind"
 
-    def __init__(self, camera: str, address: str, iface: str):
-        super().__init__(camera, address, iface)
+    def __init__(self, camera: str, address: str, iface: str, *, neighbours: NeighbourTable | None = None):
+        super().__init__(camera, address, iface, neighbours=neighbours or default_neighbours())
 
     def open_socket(self, family: int, socktype: int, protocol: int) -> socket.socket:
         sock = socket.socket(family, socktype, protocol)
@@ -184,12 +273,14 @@ class RouteLink(Link):
     kind = "route"
     reuse_connections = False
 
-    def __init__(self, camera: str, address: str, iface: str, table: RouteTable):
-        super().__init__(camera, address, iface)
+    def __init__(self, camera: str, address: str, iface: str, table: RouteTable, *,
+                 neighbours: NeighbourTable | None = None):
+        super().__init__(camera, address, iface, neighbours=neighbours or default_neighbours())
         self.table = table
 
     @contextlib.contextmanager
     def exchange(self) -> Iterator[None]:
+        self.verify_adapter()          # outside the route lock: it may run iw
         with self.table.lock:
             self.table.switch(self.address, self.iface, self.camera)
             yield

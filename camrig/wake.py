@@ -6,6 +6,9 @@ The order, and why (DESIGN.md "Field facts"; KonradIT/goprowifihack HERO5 notes)
    prints ``Connected to <BSSID>`` (the BSSID is the camera's Wi-Fi MAC). An
    interface without nl80211 (veth in the test rig, a wired link) makes iw say
    ``nl80211 not found.``; then operstate ``up`` counts as associated.
+   Associated with *another* AP (two adapters named the other way round) is an
+   :class:`~camrig.errors.AdapterMismatch`: nothing is woken or sent
+   (:class:`AdapterGuard`, also consulted before every HTTP exchange).
 2. If not: the camera's Wi-Fi is off (a HERO5–8 turns it off after ~10 min
    without requests). BLE Wi-Fi-on (``03 17 01 01``) turns it on; association
    then takes seconds (wpa_supplicant does it, not us).
@@ -14,6 +17,12 @@ The order, and why (DESIGN.md "Field facts"; KonradIT/goprowifihack HERO5 notes)
    sleeping camera answers no ARP, so the unicast may never leave while the
    broadcast does. Only useful while the camera's Wi-Fi is up.
 4. Probe ``/gp/gpControl/command/system/locate?p=0`` (harmless) until HTTP 200.
+   Before the first packet the camera's neighbour (ARP) entry is set from its
+   ``wifi_mac`` (:meth:`camrig.link.Link.pin_neighbour`): a waking camera answers
+   ARP late and Linux asks again only after ``retrans_time`` (1 s), which cost
+   ~0.8 s per wake. Each probe then has a short timeout that grows
+   (:data:`PROBE_TIMEOUTS`), so a SYN lost to a camera still booting is sent
+   again within 0.1 s rather than after TCP's 1 s retransmission.
 
 Every step has a deadline; nothing here blocks longer than the wake timeout,
 and the caller's ``stop`` event cuts every wait short.
@@ -33,7 +42,7 @@ from typing import Callable
 
 import wakeonlan
 
-from .errors import CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
+from .errors import AdapterMismatch, CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
 from .link import Link
 
 log = logging.getLogger(__name__)
@@ -77,29 +86,218 @@ def read_operstate(iface: str, *, sysfs: Path = Path("/sys/class/net")) -> str |
         return None
 
 
+#: operstates in which an adapter cannot be associated: no carrier (cfg80211 turns the carrier
+#: off when a station disconnects). iw is not asked then.
+_NO_CARRIER = frozenset({"down", "lowerlayerdown", "notpresent"})
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What sysfs says about an interface, cheaply (three small reads, no subprocess).
+
+    ``ifindex`` changes when another device takes the name (adapters renamed by udev),
+    ``carrier_changes`` on every carrier up/down, i.e. on every association and
+    disassociation of a Wi-Fi station (Documentation/ABI/testing/sysfs-class-net:
+    ``carrier_changes``, ``ifindex``, ``operstate``). While all three are unchanged the
+    adapter is still associated with the AP ``iw`` last named, so iw is not asked again.
+    """
+
+    ifindex: str
+    carrier_changes: str
+    operstate: str
+
+
+def read_link_state(iface: str, *, sysfs: Path = Path("/sys/class/net")) -> LinkState | None:
+    """``iface``'s :class:`LinkState`, or None when the interface does not exist."""
+    operstate = read_operstate(iface, sysfs=sysfs)
+    if operstate is None:
+        return None
+    values = []
+    for name in ("ifindex", "carrier_changes"):
+        try:
+            values.append((sysfs / iface / name).read_text().strip())
+        except OSError:
+            values.append("?")
+    return LinkState(values[0], values[1], operstate)
+
+
+def run_iw_link(iface: str, *, iw: str = "iw", timeout: float = 2.0, run=subprocess.run) -> IwLink:
+    """Run ``iw dev IFACE link`` (argv list, ``timeout`` seconds) and parse it; never raises
+    (iw missing or hung → ``IwLink(None)``: cannot tell)."""
+    try:
+        res = run([iw, "dev", iface, "link"], capture_output=True, text=True, timeout=timeout)
+        return parse_iw_link((res.stdout or "") + (res.stderr or ""))
+    except (OSError, subprocess.TimeoutExpired):
+        return IwLink(None)
+
+
+class AdapterGuard:
+    """Is this camera's Wi-Fi adapter associated with this camera's AP, and no other?
+
+    Every GoPro AP is 10.5.5.9, so an adapter associated with another camera's AP (udev
+    naming two USB adapters the other way round, a wpa_supplicant config on the wrong
+    interface) reaches the other camera under this camera's name: its shutter, its
+    Wake-on-LAN, and BLE Wi-Fi-on sent to this camera's Bluetooth address while waiting for
+    an association that can never match. The guard compares the BSSID that ``iw dev IFACE
+    link`` reports (``Connected to <BSSID>``, iw/link.c) with the camera's ``wifi_mac`` (its
+    AP's BSSID); without a ``wifi_mac`` it compares the SSID with ``ssid``. It asks iw at
+    first contact and again whenever the interface's :class:`LinkState` changed (a
+    re-association, a renamed adapter), so the check before every exchange costs three sysfs
+    reads.
+
+    ``peers`` maps every other camera's BSSID (lower case) and SSID to ``(name, iface)``, to
+    name whose AP the adapter is on and to tell two swapped adapters apart. A mismatch raises
+    :class:`~camrig.errors.AdapterMismatch` and is logged once per change (not on every
+    poll); the return to the right AP is logged once too.
+    """
+
+    def __init__(self, camera: str, iface: str, wifi_mac: str | None, *, ssid: str | None = None,
+                 peers: dict[str, tuple[str, str | None]] | None = None, iw: str = "iw",
+                 timeout: float = 2.0, run=subprocess.run, sysfs: Path = Path("/sys/class/net")):
+        self.camera = camera
+        self.iface = iface
+        self.wifi_mac = wifi_mac.lower() if wifi_mac else None
+        self.ssid = ssid
+        self.peers = {k.lower() if _is_mac(k) else k: v for k, v in (peers or {}).items()}
+        self._iw = iw
+        self._timeout = timeout
+        self._run = run
+        self._sysfs = sysfs
+        self._lock = threading.Lock()
+        self._seen: tuple[LinkState, IwLink] | None = None
+        self._reported: str | None = None          # the mismatch last logged (its message)
+        self._ssid_warned: str | None = None
+        #: The current mismatch (None: none seen at the last look), for ``check`` and tests.
+        self.mismatch: AdapterMismatch | None = None
+
+    def __repr__(self) -> str:
+        return f"<AdapterGuard {self.camera} {self.iface} expects {self.wifi_mac or self.ssid}>"
+
+    def _look(self) -> tuple[LinkState | None, IwLink]:
+        """The interface's state and what iw says, iw asked only when the state changed."""
+        state = read_link_state(self.iface, sysfs=self._sysfs)
+        if state is None:
+            return None, IwLink(False)
+        if state.operstate in _NO_CARRIER:
+            return state, IwLink(False)
+        if self._seen is not None and self._seen[0] == state:
+            return state, self._seen[1]
+        info = run_iw_link(self.iface, iw=self._iw, timeout=self._timeout, run=self._run)
+        # "Not connected" with a carrier (wpa_supplicant mid-handshake) is asked again next time.
+        self._seen = (state, info) if info.connected is not False else None
+        return state, info
+
+    def _judge(self, info: IwLink) -> None:
+        """Raise AdapterMismatch when ``info`` names another AP than the camera's; log changes."""
+        if not info.connected:
+            return
+        found = info.bssid or ""
+        if self.wifi_mac:
+            wrong = found != self.wifi_mac
+            if not wrong and self.ssid and info.ssid and info.ssid != self.ssid and self._ssid_warned != info.ssid:
+                self._ssid_warned = info.ssid
+                log.warning("%s: %s is on its AP %s, whose SSID is %r, not the configured ssid %r "
+                            "(renamed camera?); going on: the BSSID decides", self.camera, self.iface,
+                            found, info.ssid, self.ssid)
+        elif self.ssid and info.ssid:
+            wrong = info.ssid != self.ssid
+        else:
+            return                                   # nothing to compare with
+        if not wrong:
+            if self._reported:
+                log.warning("%s: %s is associated with the camera's own AP %s again", self.camera,
+                            self.iface, found)
+            self._reported = None
+            self.mismatch = None
+            return
+        exc = self._mismatch(info)
+        self.mismatch = exc
+        if exc.detail != self._reported:
+            log.error("%s", exc)
+            self._reported = exc.detail
+        raise exc
+
+    def _mismatch(self, info: IwLink) -> AdapterMismatch:
+        found = info.bssid or "?"
+        expected = self.wifi_mac or f"SSID {self.ssid!r}"
+        other = self.peers.get(found) or (self.peers.get(info.ssid) if info.ssid else None)
+        seen = f"{found}" + (f" (SSID {info.ssid!r})" if info.ssid else "")
+        swapped_with = None
+        if other is None:
+            msg = (f"adapter mismatch: {self.iface} is associated with {seen}, not the camera's AP "
+                   f"{expected}; no configured camera has that AP")
+        else:
+            name, other_iface = other
+            msg = f"adapter mismatch: {self.iface} is associated with {name}'s AP {seen}, not this camera's {expected}"
+            if other_iface and other_iface != self.iface:
+                back = run_iw_link(other_iface, iw=self._iw, timeout=self._timeout, run=self._run)
+                if back.connected and ((self.wifi_mac and back.bssid == self.wifi_mac)
+                                       or (not self.wifi_mac and back.ssid == self.ssid)):
+                    swapped_with = other_iface
+                    msg += (f"; {other_iface} is on this camera's AP: the adapters {self.iface} and "
+                            f"{other_iface} are swapped ({self.iface} reaches {name}, {other_iface} reaches "
+                            f"{self.camera}). Swap the adapters or their names (udev), or swap the iface of "
+                            f"{self.camera} and {name} in GOPROS")
+                else:
+                    msg += f" ({name} is configured on {other_iface})"
+        msg += "; nothing is sent to it until that is put right"
+        return AdapterMismatch(msg, camera=self.camera, iface=self.iface, expected=self.wifi_mac or "",
+                               found=found, other=other[0] if other else None, swapped_with=swapped_with)
+
+    def verify(self, *, need_carrier: bool = True) -> None:
+        """Before an exchange: raise AdapterMismatch if the adapter is on another camera's AP,
+        and (``need_carrier``) CameraUnreachable at once if it has no carrier (nothing could
+        reach the camera: a request would only block its worker for ``CONNECT_TIMEOUT``,
+        delaying a wake the trigger asks for meanwhile). ``need_carrier=False`` before a wake,
+        whose BLE Wi-Fi-on is what brings the carrier back.
+
+        Interface missing, or iw cannot tell (no nl80211, iw missing): no verdict, no error (the
+        exchange then fails or succeeds on its own). Three sysfs reads unless the link changed.
+        """
+        with self._lock:
+            state, info = self._look()
+            if need_carrier and state is not None and state.operstate in _NO_CARRIER:
+                raise CameraUnreachable(f"{self.iface} is not associated (operstate {state.operstate}): "
+                                        "the camera's Wi-Fi is off or out of range", camera=self.camera)
+            self._judge(info)
+
+    def associated(self) -> bool:
+        """True when the adapter is associated with the camera's AP (the waker's question).
+
+        Where iw cannot tell (no nl80211: veth in a test rig, a wired link; iw not
+        installed), operstate ``up`` counts as associated. A missing interface is not
+        associated. Raises AdapterMismatch when it is associated with another AP: the caller
+        must then neither wake (BLE Wi-Fi-on would go to this camera, the association wait
+        could never end) nor send anything.
+        """
+        with self._lock:
+            state, info = self._look()
+            if state is None:
+                return False
+            if info.connected is None:
+                return state.operstate == "up"
+            self._judge(info)
+            return bool(info.connected)
+
+
+def _is_mac(text: str) -> bool:
+    return bool(re.fullmatch(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}", text))
+
+
 def is_associated(iface: str, bssid: str | None, *, iw: str = "iw", timeout: float = 2.0,
                   run=subprocess.run, sysfs: Path = Path("/sys/class/net")) -> bool:
     """True when ``iface`` is associated with the AP ``bssid`` (the camera's Wi-Fi MAC).
 
-    Falls back to operstate ``up`` where iw cannot tell (no nl80211, iw not
-    installed). A missing interface is not associated. Never raises.
+    One look, no memory (for ``gopro_manager.py check`` and tools; the daemon keeps an
+    :class:`AdapterGuard` per camera). Falls back to operstate ``up`` where iw cannot tell
+    (no nl80211, iw not installed). A missing interface is not associated. Associated with
+    another AP: False (the mismatch is logged); never raises.
     """
-    state = read_operstate(iface, sysfs=sysfs)
-    if state is None:
-        return False
+    guard = AdapterGuard(iface, iface, bssid, iw=iw, timeout=timeout, run=run, sysfs=sysfs)
     try:
-        res = run([iw, "dev", iface, "link"], capture_output=True, text=True, timeout=timeout)
-        info = parse_iw_link((res.stdout or "") + (res.stderr or ""))
-    except (OSError, subprocess.TimeoutExpired):
-        info = IwLink(None)
-    if info.connected is None:
-        return state == "up"
-    if not info.connected:
+        return guard.associated()
+    except AdapterMismatch:
         return False
-    if bssid and info.bssid != bssid.lower():
-        log.warning("%s associated with %s, not the camera's AP %s", iface, info.bssid, bssid)
-        return False
-    return True
 
 
 def magic_packet(mac: str) -> bytes:
@@ -112,7 +310,8 @@ def send_wake_on_lan(link: Link, mac: str, port: int = 9) -> list[str]:
 
     Goes out through ``link`` (bound to the camera's interface). Returns the
     destinations sent to; raises WakeFailed naming the camera when none could
-    be sent.
+    be sent (the link lost its carrier, no socket), AdapterMismatch when the
+    link's adapter is on another camera's AP (nothing is sent).
     """
     packet = magic_packet(mac)
     addr = ipaddress.IPv4Address(link.address)
@@ -121,24 +320,47 @@ def send_wake_on_lan(link: Link, mac: str, port: int = 9) -> list[str]:
         targets.append(str(ipaddress.IPv4Network(f"{addr}/24", strict=False).broadcast_address))
     sent, errors = [], []
     try:
+        link.verify_adapter()
+    except CameraUnreachable as exc:
+        raise WakeFailed(f"Wake-on-LAN not sent: {exc.detail}", camera=link.camera) from None
+    try:
         sock = link.udp_socket()
     except LinkError as exc:
         raise WakeFailed(f"Wake-on-LAN: {exc}", camera=link.camera) from None
-    with sock, link.exchange():
-        for target in targets:
-            try:
-                sock.sendto(packet, (target, port))
-                sent.append(f"{target}:{port}")
-            except OSError as exc:
-                errors.append(f"{target}:{port}: {exc.strerror}")
+    try:
+        with sock, link.exchange():
+            for target in targets:
+                try:
+                    sock.sendto(packet, (target, port))
+                    sent.append(f"{target}:{port}")
+                except OSError as exc:
+                    errors.append(f"{target}:{port}: {exc.strerror}")
+    except CameraUnreachable as exc:           # carrier lost between the two looks
+        raise WakeFailed(f"Wake-on-LAN not sent: {exc.detail}", camera=link.camera) from None
     if not sent:
         raise WakeFailed("Wake-on-LAN not sent: " + "; ".join(errors), camera=link.camera)
     return sent
 
 
+#: Seconds between association checks while waiting (an AdapterGuard reads sysfs; iw runs
+#: only once the carrier is up).
+ASSOCIATION_POLL_S = 0.05
+
+#: Per-probe timeouts (s) during a wake, the last repeated. Short at first: a SYN sent to a
+#: camera still booting is lost, and TCP would resend it only after its 1 s initial RTO
+#: (RFC 6298 2.1); growing, so a camera slow to answer is still waited for.
+PROBE_TIMEOUTS = (0.1, 0.15, 0.25, 0.4, 0.6, 1.0, 2.0)
+
+#: Least seconds from one probe to the next (a refused connection fails at once).
+PROBE_INTERVAL_S = 0.1
+
+
 def wait_for_association(associated: Callable[[], bool], deadline: float, stop: threading.Event, *,
                          camera: str, iface: str | None, timeout: float, clock=time.monotonic) -> None:
-    """Poll ``associated()`` every 0.1 s until True, after BLE Wi-Fi-on.
+    """Poll ``associated()`` every :data:`ASSOCIATION_POLL_S` s until True, after BLE Wi-Fi-on.
+
+    ``associated`` may raise AdapterMismatch (associated, but with another camera's AP): it
+    propagates, the wait ends at once.
 
     ``deadline`` is on ``clock`` (monotonic seconds); ``timeout`` is only for
     the message. Raises WakeFailed naming the camera when ``stop`` is set or the
@@ -151,7 +373,7 @@ def wait_for_association(associated: Callable[[], bool], deadline: float, stop: 
         if clock() >= deadline:
             raise WakeFailed(f"{iface} did not associate with the camera's AP within {timeout:.0f} s "
                              "of BLE Wi-Fi-on", camera=camera)
-        stop.wait(0.1)
+        stop.wait(ASSOCIATION_POLL_S)
 
 
 class LegacyWaker:
@@ -160,13 +382,17 @@ class LegacyWaker:
     ``ble`` is a :class:`camrig.ble.gatttool.GatttoolBle` (or None when the
     camera has no ``bt_mac``); ``probe`` is a callable that raises
     CameraUnreachable/CameraRejected until the camera answers (the driver's
-    ``locate`` probe); ``associated`` is a callable → bool. ``timeout``
-    seconds bound the whole wake.
+    ``locate`` probe); ``associated`` is a callable → bool that may raise
+    AdapterMismatch (:meth:`AdapterGuard.associated`). ``timeout`` seconds bound
+    the whole wake. ``probe_timeouts`` (seconds, e.g. :data:`PROBE_TIMEOUTS`) are
+    passed to ``probe(timeout=…)`` one per attempt, the last repeated; None calls
+    ``probe()`` as it is.
     """
 
-    def __init__(self, camera, link: Link, probe: Callable[[], None], *, ble=None,
+    def __init__(self, camera, link: Link, probe: Callable[..., None], *, ble=None,
                  associated: Callable[[], bool] | None = None, timeout: float = 30.0,
-                 wol_interval: float = 1.0, clock=time.monotonic):
+                 wol_interval: float = 1.0, probe_timeouts: tuple[float, ...] | None = None,
+                 clock=time.monotonic):
         self.camera = camera
         self.link = link
         self.probe = probe
@@ -174,13 +400,22 @@ class LegacyWaker:
         self.associated = associated or (lambda: True)
         self.timeout = timeout
         self.wol_interval = wol_interval
+        self.probe_timeouts = probe_timeouts
         self.clock = clock
 
     def __repr__(self) -> str:
         return f"<LegacyWaker camera={self.camera.name} ble={'yes' if self.ble else 'no'}>"
 
+    def check_adapter(self) -> None:
+        """Raise AdapterMismatch when the camera's adapter is on another camera's AP (the worker
+        asks before it starts a wake); nothing when the link has no AdapterGuard."""
+        guard = getattr(self.link, "guard", None)
+        if guard is not None:
+            guard.verify(need_carrier=False)   # no carrier: Wi-Fi off, which the wake is for
+
     def wake(self, stop: threading.Event, on_step: Callable[[str], None] = lambda s: None) -> None:
-        """Bring the camera to answering HTTP. Raises WakeFailed (naming the camera and the step).
+        """Bring the camera to answering HTTP. Raises WakeFailed (naming the camera and the step),
+        or AdapterMismatch (before anything is sent) when the adapter is on another camera's AP.
 
         ``on_step`` is told each step ("ble wifi-on", "association", "wake-on-lan")
         for logs and the status file. Returns early, raising WakeFailed, when
@@ -219,7 +454,12 @@ class LegacyWaker:
 
     def _wol_and_probe(self, deadline, stop, on_step) -> bool:
         on_step("wake-on-lan")
+        if self.camera.wifi_mac:
+            # The link is up and (where iw can tell) on this camera's AP: its MAC is the
+            # camera's, so the first packets need not wait for a late ARP answer.
+            self.link.pin_neighbour(self.camera.wifi_mac)
         next_wol = 0.0
+        attempt = 0
         last_error: CamRigError | None = None
         while not stop.is_set():
             now = self.clock()
@@ -233,10 +473,20 @@ class LegacyWaker:
                 except WakeFailed as exc:
                     last_error = exc
                 next_wol = now + self.wol_interval
+            started = self.clock()
             try:
-                self.probe()
+                if self.probe_timeouts:
+                    self.probe(timeout=self.probe_timeouts[min(attempt, len(self.probe_timeouts) - 1)])
+                else:
+                    self.probe()
                 return True
+            except AdapterMismatch:
+                raise
             except (CameraUnreachable, CameraRejected, LinkError) as exc:
                 last_error = exc
-            stop.wait(0.2)
+            attempt += 1
+            # A refusal comes back at once: at most one probe per 0.1 s. A probe that timed out
+            # has waited already: the next goes at once (its SYN is what reaches a camera that
+            # has just turned ARP on).
+            stop.wait(max(0.0, PROBE_INTERVAL_S - (self.clock() - started)))
         raise WakeFailed("stopping", camera=self.camera.name)

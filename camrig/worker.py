@@ -6,7 +6,9 @@ States (logged on every transition, shown in the status file)::
        ▲                          │        │
        └──── unreachable ◄────────┴────────┘
     fault: SD card error (status 33 = 3) → power cycle (sleep, pause, wake);
-           a camera that will not record after repeated shutters.
+           a camera that will not record after repeated shutters;
+           adapter mismatch (its adapter is on another camera's AP): nothing sent,
+           re-checked every ADAPTER_RECHECK_S.
 
 The worker is the only thing that talks to its camera. The controller tells
 it what is wanted (:meth:`set_wanted`, acted on at once: the shutter goes out
@@ -26,7 +28,7 @@ import time
 from typing import Any
 
 from .drivers.base import SD_OK, sd_text
-from .errors import CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
+from .errors import AdapterMismatch, CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class CameraWorker:
 
     MAX_SHUTTER_TRIES = 3     # shutters in a row without the camera recording → fault
     MAX_POWER_CYCLES = 3      # power cycles in a row without a good status → long back-off
+    ADAPTER_RECHECK_S = 5.0   # adapter mismatch: look again (sysfs; iw only if the link changed)
 
     def __init__(self, camera, driver, waker, *, keep_awake: float | None = 60.0,
                  confirm_delay: float = 0.3, ready_timeout: float = 15.0,
@@ -425,6 +428,8 @@ class CameraWorker:
         """An asleep camera nobody wants recording: see whether it answers, without waking it."""
         try:
             status = self.driver.status()
+        except AdapterMismatch:
+            raise                                      # a fault, not sleep
         except (CameraUnreachable, LinkError, CameraRejected) as exc:
             self.log.debug("still asleep: %s", exc)
             return
@@ -438,6 +443,9 @@ class CameraWorker:
             self.request_check()
 
     def _wake_and_apply(self) -> None:
+        check_adapter = getattr(self.waker, "check_adapter", None)
+        if check_adapter is not None:
+            check_adapter()                            # never wake across an adapter mismatch
         self._set_state(State.WAKING, "recording wanted")
         self.driver.reset()
         started = self.clock()
@@ -530,6 +538,15 @@ class CameraWorker:
     def _failed(self, exc: CamRigError) -> None:
         """An exchange failed: decide what the camera's state now is."""
         msg = exc.detail
+        if isinstance(exc, AdapterMismatch):
+            # Logged by the AdapterGuard once per change; here only the state, no re-logging.
+            with self._cond:
+                self.last_error = msg
+            self.commanded = None
+            self.confirm_at = None
+            self.retry_at = self.clock() + self.ADAPTER_RECHECK_S
+            self._set_state(State.FAULT, "adapter mismatch")
+            return
         with self._cond:
             self.last_error = msg
         if isinstance(exc, LinkError) and exc.permanent:

@@ -13,7 +13,7 @@ not depend on the daemon's opinion). Per camera it reports:
   needs to start after the trigger comes on is *not* excused.
 - **restarts**: recordings the daemon started while the trigger was already on (after the
   camera stopped by itself, rebooted, jammed its card, lost Wi-Fi…).
-- faults injected, and the daemon's exceptions (``unexpected error`` / ``Traceback`` lines in
+- faults injected (a swapped-adapter fault counts for both cameras), and the daemon's exceptions (``unexpected error`` / ``Traceback`` lines in
   its log; target 0), its RSS and open file descriptors after warm-up and at the end, each
   counted when every camera has settled (targets:
   growth ≤ 5 MB, no fd growth).
@@ -51,6 +51,9 @@ FAULTS = {
     "no_key_10": (8, 12),
     "link_down": (8, 25),           # the car's adapter for that camera goes down
     "ble_busy": (0, 30),            # Wi-Fi off and the first BLE attempts fail "busy"
+    # Two cameras' adapters swap names (udev order) for 10 s: both in fault, nothing sent to
+    # either; back on their own APs: re-checked within 5 s (ADAPTER_RECHECK_S), then as usual.
+    "swapped_adapters": (10, 12),
 }
 
 CONFIG = {
@@ -142,10 +145,26 @@ def steady(rig, trigger: bool) -> bool:
         return False
 
 
-def inject(rig, cam: Camera, name: str, now: float, rnd: random.Random, log) -> None:
+def inject(rig, cam: Camera, name: str, now: float, rnd: random.Random, log, cams=()) -> None:
     duration, grace = FAULTS[name]
     ctl = rig.camera(cam.k)
-    if name == "slow":
+    if name == "swapped_adapters":
+        # Needs a second camera with no fault of its own, and one more left fault-free.
+        partners = [c for c in cams if c is not cam and now >= c.busy_until]
+        if len(partners) < 2:
+            name = "stop_recording"
+            duration, grace = FAULTS[name]
+        else:
+            other = rnd.choice(partners)
+            rig.swap_adapters(cam.k, other.k)
+            cam.pending_clear.append((now + duration, lambda a=cam.k, b=other.k: rig.swap_adapters(a, b)))
+            other.faults += 1
+            other.windows.append((now, now + duration + grace))
+            other.busy_until = now + duration + grace
+            log(f"cam{other.k}: adapter swapped with cam{cam.k}'s")
+    if name == "swapped_adapters":
+        pass
+    elif name == "slow":
         ctl.fault("slow", seconds=5)
         cam.pending_clear.append((now + duration, lambda: ctl.fault("slow", seconds=0)))
     elif name in ("http_500", "bad_json", "truncated_json", "no_key_10"):
@@ -230,7 +249,7 @@ def run(args) -> int:
                 # never all cameras at once: at least one camera stays fault-free
                 if len(free) > 1 or (len(free) == 1 and sum(now < c.busy_until for c in cams) < len(cams) - 1):
                     cam = rnd.choice(free)
-                    inject(rig, cam, rnd.choice(sorted(FAULTS)), now, rnd, log)
+                    inject(rig, cam, rnd.choice(sorted(FAULTS)), now, rnd, log, cams)
                 next_fault = now + rnd.uniform(args.fault_every * 0.5, args.fault_every * 1.5)
             # collect the emulators' events (monotonic times; the deque keeps the last 1000)
             for cam in cams:

@@ -24,6 +24,12 @@ namespace rig, deletes every namespace they created, by exact name. Every
 subprocess gets its own process group so that its children (the stand-in
 gatttool the daemon runs) go with it.
 
+In the namespace rig the daemon finds a stand-in ``iw`` first on its PATH
+(``workdir/bin/iw`` → ``camrig/emulator/iw``); it answers ``iw dev wlanK link`` from
+``workdir/iw.map``, which says which camera's AP (BSSID, SSID) each adapter reaches:
+truthfully after :meth:`NamespaceRig.swap_adapters`, or as a test sets it with
+:meth:`NamespaceRig.write_iw_map`.
+
 The emulated camera's BLE side is reached by the stand-in ``gatttool`` through
 ``$GOPRO_EMU_DIR/<bt mac, lower case, no colons>.sock``; the rigs put every
 emulator's control socket there and start the daemon with that variable set.
@@ -48,6 +54,8 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAEMON = REPO_ROOT / "gopro_manager.py"
 GATTTOOL = REPO_ROOT / "camrig" / "emulator" / "gatttool"
+#: Stand-in ``iw`` (sh): ``iw dev IFACE link`` answered from the rig's association map.
+IW = REPO_ROOT / "camrig" / "emulator" / "iw"
 
 #: What a real GoPro AP uses; the car side of every link gets CAR_ADDRESS.
 CAMERA_ADDRESS = "10.5.5.9"
@@ -593,6 +601,10 @@ class NamespaceRig(_Rig):
         self.car_ns = f"{prefix}-car"
         self.cam_ns = [f"{prefix}-cam{k}" for k in range(1, n_cameras + 1)]
         self._created: list[str] = []
+        #: The car's Wi-Fi adapter name → the camera (k) at its other end.
+        self.wiring: dict[str, int] = {}
+        self.iw_map_path = self.workdir / "iw.map"
+        self.bin_dir = self.workdir / "bin"
 
     def __repr__(self):
         return (f"<NamespaceRig {self.car_ns} cameras={self.n} mode={self.network_mode} "
@@ -622,6 +634,56 @@ class NamespaceRig(_Rig):
 
     def _wrap_camera(self, cam: EmulatedCamera) -> list[str]:
         return ["ip", "netns", "exec", self.cam_ns[cam.k - 1]]
+
+    def _env(self) -> dict[str, str]:
+        """The stand-in iw first on PATH, reading this rig's association map."""
+        env = super()._env()
+        env["PATH"] = str(self.bin_dir) + os.pathsep + env.get("PATH", os.defpath)
+        env["GOPRO_IW_MAP"] = str(self.iw_map_path)
+        return env
+
+    # --- associations (the iw stand-in's map) ------------------------------------------------
+
+    def write_iw_map(self, overrides: Mapping[str, tuple[str, str] | None] | None = None) -> None:
+        """Write the map the stand-in iw answers from: each adapter associated with the AP
+        (BSSID, SSID) of the camera :attr:`wiring` puts at its other end, or as ``overrides``
+        says (``{"wlan1": ("02:47:50:00:00:07", "GP-OTHER")}``; None: not a Wi-Fi adapter,
+        iw says "nl80211 not found."). Replaced atomically."""
+        lines = []
+        for iface, k in sorted(self.wiring.items()):
+            cam = self.cameras[k - 1]
+            entry = (cam.wifi_mac, cam.ssid)
+            if overrides and iface in overrides:
+                entry = overrides[iface]
+            if entry is not None:
+                lines.append(f"{iface} {entry[0]} {entry[1]}")
+        tmp = self.iw_map_path.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in lines))
+        os.replace(tmp, self.iw_map_path)
+
+    def swap_adapters(self, j: int, k: int) -> None:
+        """Give the car's adapters ``wlanJ`` and ``wlanK`` each other's names, as udev does when
+        two USB adapters enumerate in the other order: afterwards ``wlanJ`` reaches camera K's
+        AP and ``wlanK`` camera J's (the iw map follows). Both links go down and up (a
+        carrier change, as a re-association); returns once neither is DOWN. Calling it again
+        swaps them back."""
+        a, b = f"wlan{j}", f"wlan{k}"
+        if a not in self.wiring or b not in self.wiring:
+            raise ValueError(f"swap_adapters: {a} and {b} must both be Wi-Fi adapters of the rig")
+        tmp = f"wlswp{j}x{k}"
+        for name in (a, b):
+            self.ip("link", "set", name, "down", netns=self.car_ns)
+        self.ip("link", "set", a, "name", tmp, netns=self.car_ns)
+        self.ip("link", "set", b, "name", a, netns=self.car_ns)
+        self.ip("link", "set", tmp, "name", b, netns=self.car_ns)
+        self.wiring[a], self.wiring[b] = self.wiring[b], self.wiring[a]
+        self.write_iw_map()
+        for name in (a, b):
+            self.ip("link", "set", name, "up", netns=self.car_ns)
+        # Back "associated" (carrier up, where the camera's Wi-Fi is on) before returning.
+        wait_until(lambda: all(" state DOWN " not in self.ip("link", "show", name, netns=self.car_ns).stdout
+                               for name in (a, b)), 5.0, interval=0.02,
+                   message=f"{a} and {b} up after the swap")
 
     def _wrap_car(self) -> list[str]:
         return ["ip", "netns", "exec", self.car_ns]
@@ -671,6 +733,11 @@ class NamespaceRig(_Rig):
                     "dev", cam.iface, netns=self.car_ns)
             self.ip("link", "set", "eth0", "up", netns=cam_ns)
             self.ip("link", "set", cam.iface, "up", netns=self.car_ns)
+            self.wiring[cam.iface] = cam.k
+        self.write_iw_map()
+        self.bin_dir.mkdir(exist_ok=True)
+        (self.bin_dir / "iw").unlink(missing_ok=True)
+        (self.bin_dir / "iw").symlink_to(IW)
 
     def _teardown_network(self) -> None:
         for ns in reversed(self._created):

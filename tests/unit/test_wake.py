@@ -9,9 +9,9 @@ import threading
 import pytest
 
 from camrig.config import CameraConfig
-from camrig.errors import BleError, CameraUnreachable, WakeFailed
-from camrig.link import AddressLink
-from camrig.wake import LegacyWaker, is_associated, magic_packet, parse_iw_link, send_wake_on_lan
+from camrig.errors import AdapterMismatch, BleError, CamRigError, CameraUnreachable, WakeFailed
+from camrig.link import AddressLink, NeighbourTable
+from camrig.wake import PROBE_TIMEOUTS, AdapterGuard, LegacyWaker, is_associated, magic_packet, parse_iw_link, send_wake_on_lan
 
 IW_CONNECTED = """Connected to 06:41:69:6a:c1:05 (on wlan1)
 \tSSID: GP24784461
@@ -152,3 +152,278 @@ def test_stop_cuts_the_wake_short():
     stop.set()
     with pytest.raises(WakeFailed, match="stopping"):
         waker(Camera(answers_after=10**9), FakeBle()).wake(stop)
+
+
+# --- adapter mismatch (issue 16 item 1) ------------------------------------------------------
+# Before the AdapterGuard, an adapter on another camera's AP made is_associated() return False
+# and log a warning on every call (6–7 a second while waiting for association), and the waker
+# then sent BLE Wi-Fi-on to this camera and waited for an association that could never match;
+# nothing compared the BSSID outside a wake, so an awake camera was driven under another's
+# name. Each test below fails on that code (AdapterGuard / AdapterMismatch did not exist, and
+# wake() called the BLE).
+
+CAM1_MAC, CAM2_MAC = "02:47:50:00:00:01", "02:47:50:00:00:02"
+
+
+def iw_connected(bssid, iface="wlan1", ssid="GP-EMU"):
+    return f"Connected to {bssid} (on {iface})\n\tSSID: {ssid}\n\tfreq: 2437\n"
+
+
+class MapIw:
+    """``run`` for AdapterGuard: answers ``iw dev IFACE link`` from a dict iface → iw text; counts runs."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.runs = []
+
+    def __call__(self, argv, **kwargs):
+        self.runs.append(argv[2])
+        return subprocess.CompletedProcess(argv, 0, self.answers.get(argv[2], "nl80211 not found.\n"), "")
+
+
+@pytest.fixture
+def sysfs2(tmp_path):
+    for k, iface in enumerate(("wlan1", "wlan2"), 1):
+        (tmp_path / iface).mkdir()
+        (tmp_path / iface / "operstate").write_text("up\n")
+        (tmp_path / iface / "ifindex").write_text(f"{k + 10}\n")
+        (tmp_path / iface / "carrier_changes").write_text("2\n")
+    return tmp_path
+
+
+def guard(sysfs, run, iface="wlan1", mac=CAM1_MAC, name="cam1", **kw):
+    peers = {CAM1_MAC: ("cam1", "wlan1"), CAM2_MAC: ("cam2", "wlan2")}
+    peers.pop(mac)
+    return AdapterGuard(name, iface, mac, peers=peers, run=run, sysfs=sysfs, **kw)
+
+
+def test_swapped_adapters_are_named_which_way_round(sysfs2):
+    iw = MapIw({"wlan1": iw_connected(CAM2_MAC), "wlan2": iw_connected(CAM1_MAC, "wlan2")})
+    g = guard(sysfs2, iw)
+    with pytest.raises(AdapterMismatch) as info:
+        g.verify()
+    exc = info.value
+    assert exc.camera == "cam1" and exc.permanent
+    assert (exc.iface, exc.expected, exc.found, exc.other, exc.swapped_with) == (
+        "wlan1", CAM1_MAC, CAM2_MAC, "cam2", "wlan2")
+    assert "cam2's AP" in str(exc) and "wlan1 and wlan2 are swapped" in str(exc)
+    assert "wlan1 reaches cam2, wlan2 reaches cam1" in str(exc)
+
+
+def test_unknown_ap_is_a_mismatch_without_a_swap(sysfs2):
+    g = guard(sysfs2, MapIw({"wlan1": iw_connected("06:41:69:6a:c1:05")}))
+    with pytest.raises(AdapterMismatch, match="no configured camera has that AP") as info:
+        g.associated()
+    assert info.value.other is None and info.value.swapped_with is None
+
+
+def test_own_ap_passes_and_iw_runs_only_after_a_link_change(sysfs2):
+    iw = MapIw({"wlan1": iw_connected(CAM1_MAC)})
+    g = guard(sysfs2, iw)
+    for _ in range(50):
+        g.verify()
+        assert g.associated()
+    assert iw.runs == ["wlan1"]                      # first contact only: then sysfs decides
+    # Re-association (carrier change) onto cam2's AP: noticed at the next exchange.
+    (sysfs2 / "wlan1" / "carrier_changes").write_text("4\n")
+    iw.answers["wlan1"] = iw_connected(CAM2_MAC)
+    with pytest.raises(AdapterMismatch):
+        g.verify()
+    # Another device under the same name (udev renamed the adapters): asked again too.
+    iw.answers["wlan1"] = iw_connected(CAM1_MAC)
+    (sysfs2 / "wlan1" / "ifindex").write_text("99\n")
+    g.verify()
+    assert g.mismatch is None
+
+
+def test_mismatch_is_logged_once_per_change_not_every_poll(sysfs2, caplog):
+    iw = MapIw({"wlan1": iw_connected(CAM2_MAC)})
+    g = guard(sysfs2, iw)
+    caplog.set_level("DEBUG", logger="camrig.wake")
+    for i in range(70):                               # 10 s of polling at 7 a second
+        (sysfs2 / "wlan1" / "carrier_changes").write_text(f"{i + 10}\n")   # even with iw asked each time
+        with pytest.raises(AdapterMismatch):
+            g.associated()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "adapter mismatch" in errors[0].getMessage()
+    iw.answers["wlan1"] = iw_connected(CAM1_MAC)
+    (sysfs2 / "wlan1" / "carrier_changes").write_text("100\n")
+    assert g.associated()
+    assert sum("own AP" in r.getMessage() and "again" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_no_carrier_is_not_associated_without_asking_iw(sysfs2):
+    iw = MapIw({"wlan1": iw_connected(CAM2_MAC)})
+    (sysfs2 / "wlan1" / "operstate").write_text("down\n")
+    g = guard(sysfs2, iw)
+    assert g.associated() is False
+    with pytest.raises(CameraUnreachable, match="wlan1 is not associated"):
+        g.verify()                                   # fails at once, nothing to judge
+    assert iw.runs == []
+
+
+def test_without_wifi_mac_the_ssid_decides(sysfs2):
+    iw = MapIw({"wlan1": iw_connected("06:41:69:6a:c1:05", ssid="GP-OTHER")})
+    g = AdapterGuard("cam1", "wlan1", None, ssid="GP-MINE", run=iw, sysfs=sysfs2)
+    with pytest.raises(AdapterMismatch, match="GP-OTHER"):
+        g.verify()
+    iw.answers["wlan1"] = iw_connected("06:41:69:6a:c1:05", ssid="GP-MINE")
+    (sysfs2 / "wlan1" / "carrier_changes").write_text("9\n")
+    assert g.associated()
+
+
+class GuardedLink(AddressLink):
+    """An address link carrying an AdapterGuard, as app.py wires the interface links."""
+
+
+def test_waker_never_wakes_or_sends_across_a_mismatch(sysfs2):
+    """The issue's power cycle: Wi-Fi looks off to cam1's waker because wlan1 is on cam2's AP.
+    Before: BLE Wi-Fi-on went to cam1's Bluetooth address and the wait could never end."""
+    iw = MapIw({"wlan1": iw_connected(CAM2_MAC), "wlan2": iw_connected(CAM1_MAC, "wlan2")})
+    g = guard(sysfs2, iw)
+    link = GuardedLink("front", "127.0.0.1")
+    link.guard = g
+    cam, ble = Camera(), FakeBle()
+    cfg = CameraConfig(name="cam1", iface="wlan1", ssid="GP1", wifi_mac=CAM1_MAC,
+                       bt_mac="d4:d9:19:9a:4c:7b", address="127.0.0.1", wol_port=9)
+    w = LegacyWaker(cfg, link, cam.probe, ble=ble, associated=g.associated, timeout=2.0, wol_interval=0.05)
+    with pytest.raises(AdapterMismatch):
+        w.check_adapter()
+    with pytest.raises(AdapterMismatch):
+        w.wake(threading.Event())
+    assert ble.calls == [] and cam.probes == 0
+    with pytest.raises(AdapterMismatch):             # Wake-on-LAN cannot leave either
+        send_wake_on_lan(link, CAM1_MAC, 9)
+
+
+def test_worker_puts_a_mismatched_camera_in_a_named_fault_and_sends_nothing(sysfs2, caplog):
+    from camrig.worker import CameraWorker, State
+
+    iw = MapIw({"wlan1": iw_connected(CAM2_MAC), "wlan2": iw_connected(CAM1_MAC, "wlan2")})
+    g = guard(sysfs2, iw)
+
+    class Driver:
+        keep_alive_interval = None
+
+        def __init__(self):
+            self.calls = []
+
+        def status(self):
+            self.calls.append("status")
+            g.verify()                               # the link's exchange asks the guard first
+            raise AssertionError("a status request went out across the mismatch")
+
+        def reset(self):
+            pass
+
+        def shutter(self, on):
+            self.calls.append("shutter")
+
+    class Waker:
+        def __init__(self):
+            self.wakes = 0
+
+        def check_adapter(self):
+            g.verify()
+
+        def wake(self, stop, on_step):
+            self.wakes += 1
+
+    cfg = CameraConfig(name="cam1", iface="wlan1", ssid="GP1", wifi_mac=CAM1_MAC, bt_mac=None)
+    now = [100.0]
+    driver, waker_ = Driver(), Waker()
+    worker = CameraWorker(cfg, driver, waker_, clock=lambda: now[0])
+    caplog.set_level("INFO")
+    _reconcile_raises(worker, False, False, True)   # first contact, recording not wanted
+    _reconcile_raises(worker, False, False, True)
+    assert worker.state == State.FAULT
+    assert worker.snapshot()["last_error"].startswith("adapter mismatch: wlan1 is associated with cam2's AP")
+    worker.set_wanted(True)
+    for _ in range(5):                               # recording wanted: retried, never woken
+        now[0] += worker.ADAPTER_RECHECK_S
+        _reconcile_raises(worker, True, True, True)
+    assert waker_.wakes == 0 and "shutter" not in driver.calls
+    assert worker.state == State.FAULT
+    assert sum("adapter mismatch" in r.getMessage() for r in caplog.records if r.levelname == "ERROR") == 1
+    transitions = [r.getMessage() for r in caplog.records if "→" in r.getMessage()]
+    assert transitions == ["cam1: asleep → fault (adapter mismatch)"]
+
+
+def _reconcile_raises(worker, *args):
+    """_reconcile as _run calls it: a CamRigError goes to _failed."""
+    try:
+        worker._reconcile(*args)
+    except CamRigError as exc:
+        worker._failed(exc)
+
+
+# --- wake without waiting for ARP (issue 8 item 14) --------------------------------------------
+# Before: no neighbour entry was set and every probe had the driver's 2 s timeout, so the first
+# packets of a wake waited for the camera's late ARP answer (Linux re-asks after 1 s).
+
+
+def test_neighbour_entry_argv_and_fallback_without_cap_net_admin(caplog):
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        if argv[-3] == "wlan2":
+            return subprocess.CompletedProcess(argv, 2, "", "RTNETLINK answers: Operation not permitted\n")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    table = NeighbourTable(run=run)
+    assert table.pin("10.5.5.9", CAM1_MAC, "wlan1", "cam1") is True
+    assert calls[0] == ["ip", "neigh", "replace", "10.5.5.9", "lladdr", CAM1_MAC, "dev", "wlan1", "nud", "reachable"]
+    caplog.set_level("INFO", logger="camrig.link")
+    assert table.pin("10.5.5.9", CAM2_MAC, "wlan2", "cam2") is False
+    assert table.pin("10.5.5.9", CAM1_MAC, "wlan1", "cam1") is False     # not tried again
+    assert len(calls) == 2 and table.denied
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "CAP_NET_ADMIN" in said[0] and "short probe retries" in said[0]
+
+
+def test_wake_pins_the_neighbour_then_probes_with_short_growing_timeouts():
+    pinned, timeouts = [], []
+
+    class Neighbours:
+        def pin(self, address, mac, iface, camera):
+            pinned.append((address, mac, iface))
+            return True
+
+    def probe(*, timeout):
+        timeouts.append(timeout)
+        if len(timeouts) <= 7:
+            raise CameraUnreachable("GET probe: timed out", camera="front")
+
+    link = AddressLink("front", "127.0.0.1", "wlan1", neighbours=Neighbours())
+    w = LegacyWaker(CAM, link, probe, timeout=5.0, wol_interval=0.05, probe_timeouts=PROBE_TIMEOUTS)
+    w.wake(threading.Event())
+    assert pinned == [("127.0.0.1", CAM.wifi_mac, "wlan1")]
+    assert timeouts == [0.1, 0.15, 0.25, 0.4, 0.6, 1.0, 2.0, 2.0]
+
+
+def test_a_link_without_carrier_still_gets_its_wake(sysfs2):
+    """No carrier (the camera's Wi-Fi off) fails an exchange at once, but must not stop the
+    wake that turns the Wi-Fi on (a first version did: the camera never woke again)."""
+    (sysfs2 / "wlan1" / "operstate").write_text("lowerlayerdown\n")
+    g = guard(sysfs2, MapIw({"wlan1": iw_connected(CAM1_MAC)}))
+    link = GuardedLink("front", "127.0.0.1")
+    link.guard = g
+    cam = Camera(associated=False)
+
+    class AssociatingBle(FakeBle):
+        def wifi_on(self, bt_mac, *, camera, stop=None, deadline=None):
+            super().wifi_on(bt_mac, camera=camera, stop=stop)
+            (sysfs2 / "wlan1" / "operstate").write_text("up\n")
+            (sysfs2 / "wlan1" / "carrier_changes").write_text("3\n")
+
+    ble = AssociatingBle()
+    cfg = CameraConfig(name="cam1", iface="wlan1", ssid="GP1", wifi_mac=CAM1_MAC,
+                       bt_mac="d4:d9:19:9a:4c:7b", address="127.0.0.1", wol_port=9)
+    w = LegacyWaker(cfg, link, cam.probe, ble=ble, associated=g.associated, timeout=2.0, wol_interval=0.05)
+    with pytest.raises(CameraUnreachable):
+        with link.exchange():
+            pass
+    w.check_adapter()                                # no error: the wake is what brings the carrier
+    w.wake(threading.Event())
+    assert ble.calls == ["d4:d9:19:9a:4c:7b"] and cam.probes == 1
