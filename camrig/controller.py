@@ -295,9 +295,10 @@ class Controller:
             log.info("reload: %s: no longer in GOPROS; its worker stops (the camera is left as it is)",
                      w.name)
             retire.append(w)
-        # The old worker stops talking to its camera before the new one starts.
+        # Retiring never waits (a hung camera's exchange would stall every camera's trigger): the
+        # old worker sends nothing more, and its successor waits for it to end before it talks.
         for w in retire:
-            assembly.retire(w, timeout=max(0.2, 2.0 / max(1, len(retire))))
+            assembly.retire(w)
         self.workers = workers
         for w in fresh:
             w.start()
