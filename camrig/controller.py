@@ -6,6 +6,10 @@ pass (each worker's thread sends its shutter in parallel), asks every worker
 for a status check every ``CHECK_STATUS`` cycles, publishes the status file
 and the systemd ``STATUS=`` line, and pings the watchdog only while the loop
 itself makes progress. Signal handlers only set flags; this loop decides.
+
+Nothing here waits on anything slow: notifications to systemd never block
+(a dropped ``WATCHDOG=1``, ``STATUS=`` or ``READY=1`` is sent again at the
+next tick), and a worker replaced by a reload is not waited for.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ class Controller:
         #: it a reload takes only the settings that need no new parts.
         self.assembly = assembly
         self._last_ping: float | None = None
+        self._ping_retry_at: float | None = None    # a WATCHDOG=1 was dropped: send it again then
+        self._ready_pending = False                 # a READY=1 was dropped: send it at the next tick
         self.wanted = False
         self.cycle = 0
         self._event = threading.Event()
@@ -98,7 +104,7 @@ class Controller:
         """The main loop; returns after :meth:`request_stop`. Never raises for a camera's problem."""
         self.trigger.start(self._on_trigger)
         self._apply(self.trigger.value, "start")
-        self.notifier.ready()
+        self._ready()
         log.info("ready: %d camera(s), trigger %r, wanted=%s", len(self.workers), self.trigger, self.wanted)
         self._publish(force=True)
         next_tick = self.clock() + self.config.cycle_seconds
@@ -138,8 +144,14 @@ class Controller:
             for w in self.workers:
                 w.set_wanted(wanted)
 
+    def _ready(self) -> None:
+        """``READY=1``; when it is dropped (systemd not reading) it goes again at the next tick."""
+        self._ready_pending = self.notifier.ready() is False
+
     def _tick(self) -> None:
         self.cycle += 1
+        if self._ready_pending:
+            self._ready()
         # Safety net beside the event sources: a missed inotify event is caught within a cycle.
         self._apply(self.trigger.value, "tick")
         check_every = self.config.check_status
@@ -154,6 +166,8 @@ class Controller:
         interval = getattr(self.notifier, "watchdog_interval", None)
         if not interval:
             return None
+        if self._ping_retry_at is not None:
+            return self._ping_retry_at
         if self._last_ping is None:
             return self.clock()
         # WATCHDOG_USEC/2 is the notifier's interval; ping at half of that again for slack.
@@ -165,11 +179,18 @@ class Controller:
         if getattr(self.notifier, "watchdog_interval", None) is None:
             return  # no WatchdogSec=, or WATCHDOG_PID names another process: nobody to ping
         if all(w.alive for w in self.workers):
-            self.notifier.watchdog()
-            self._last_ping = self.clock()
+            if self.notifier.watchdog() is not False:
+                self._ping_retry_at = None
+                self._last_ping = self.clock()
+                return
+            # Dropped (systemd's socket full) or failed: not a ping systemd got, so the schedule
+            # does not move on; it is sent again at the next tick.
         else:
             dead = [w.name for w in self.workers if not w.alive]
             log.error("worker thread(s) not running: %s; withholding the watchdog ping", ", ".join(dead))
+        # Look again at the next tick (or sooner, for a short WatchdogSec=), never in a busy loop.
+        interval = self.notifier.watchdog_interval
+        self._ping_retry_at = self.clock() + min(self.config.cycle_seconds, interval / 4)
 
     def snapshot(self) -> dict:
         """The status file's content (docs/contracts.md, "Status snapshot")."""
@@ -189,9 +210,8 @@ class Controller:
                                      for r in rows))
         now = self.clock()
         summary = summary_line(rows)
-        if summary != self._last_summary:
-            self.notifier.status(summary)
-            self._last_summary = summary
+        if summary != self._last_summary and self.notifier.status(summary) is not False:
+            self._last_summary = summary            # a dropped STATUS= goes again at the next tick
         # Write when something changed, and at least every 10 s so "last seen" stays fresh.
         if not force and key == self._last_published and now - self._last_written < 10.0:
             return
@@ -228,7 +248,7 @@ class Controller:
             new = self.reload()
         except CamRigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
-            self.notifier.ready()
+            self._ready()
             return
         try:
             for warning in new.warnings:
@@ -251,7 +271,7 @@ class Controller:
         except Exception:  # a bug must not take the running daemon down with it
             log.exception("reload failed half-way; carrying on with what runs")
         finally:
-            self.notifier.ready()
+            self._ready()
 
     def _reload_settings_only(self, new: Config, old: Config) -> Config:
         kept = [k for k in ("cameras", "network_mode", "gpio_bcm_pin", "gpio_bounce_time",
