@@ -24,10 +24,13 @@ from typing import Callable, Sequence
 
 from .config import Config
 from .errors import CamRigError
+from .logutil import flush_all, limit_repeats
 from .status import write_status
 from .worker import CameraWorker, State
 
 log = logging.getLogger(__name__)
+#: The lines a chattering trigger or a dead worker would repeat every change / every cycle.
+_repeating = limit_repeats(log)
 
 
 def summary_line(rows: Sequence[dict]) -> str:
@@ -139,7 +142,8 @@ class Controller:
     def _apply(self, wanted: bool, why: str) -> None:
         if wanted != self.wanted or why == "start":
             if wanted != self.wanted:
-                log.info("trigger %s: recording %s", "on" if wanted else "off", "wanted" if wanted else "not wanted")
+                _repeating.info("trigger %s: recording %s", "on" if wanted else "off",
+                                "wanted" if wanted else "not wanted")
             self.wanted = wanted
             for w in self.workers:
                 w.set_wanted(wanted)
@@ -160,6 +164,7 @@ class Controller:
                 w.request_check()
         self._publish()
         self._ping()
+        flush_all()          # repeated log lines held back (camrig.logutil): their summaries
 
     def _next_ping(self) -> float | None:
         """Monotonic time the next watchdog ping is due (None: systemd does not watch us)."""
@@ -187,7 +192,7 @@ class Controller:
             # does not move on; it is sent again at the next tick.
         else:
             dead = [w.name for w in self.workers if not w.alive]
-            log.error("worker thread(s) not running: %s; withholding the watchdog ping", ", ".join(dead))
+            _repeating.error("worker thread(s) not running: %s; withholding the watchdog ping", ", ".join(dead))
         # Look again at the next tick (or sooner, for a short WatchdogSec=), never in a busy loop.
         interval = self.notifier.watchdog_interval
         self._ping_retry_at = self.clock() + min(self.config.cycle_seconds, interval / 4)

@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from .errors import CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
+from .logutil import limit_repeats
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class CameraWorker:
         self.set_clock = set_clock
         self.clock = clock
         self.wallclock = wallclock
-        self.log = CameraLog(log, {"camera": camera.name})
+        self.log = limit_repeats(CameraLog(log, {"camera": camera.name}))
 
         self._cond = threading.Condition()
         self._stop = threading.Event()
