@@ -29,8 +29,6 @@ from .status import write_status
 from .worker import CameraWorker, State
 
 log = logging.getLogger(__name__)
-#: The lines a chattering trigger or a dead worker would repeat every change / every cycle.
-_repeating = limit_repeats(log)
 
 
 def summary_line(rows: Sequence[dict]) -> str:
@@ -87,6 +85,8 @@ class Controller:
         self._last_written = 0.0
         self._status_error: str | None = None
         self._last_summary: str | None = None
+        #: for the lines a chattering trigger or a dead worker repeat every change / every cycle
+        self._repeating = limit_repeats(log)
 
     def __repr__(self) -> str:
         return f"<Controller wanted={self.wanted} cycle={self.cycle} cameras={len(self.workers)}>"
@@ -142,7 +142,7 @@ class Controller:
     def _apply(self, wanted: bool, why: str) -> None:
         if wanted != self.wanted or why == "start":
             if wanted != self.wanted:
-                _repeating.info("trigger %s: recording %s", "on" if wanted else "off",
+                self._repeating.info("trigger %s: recording %s", "on" if wanted else "off",
                                 "wanted" if wanted else "not wanted")
             self.wanted = wanted
             for w in self.workers:
@@ -192,7 +192,7 @@ class Controller:
             # does not move on; it is sent again at the next tick.
         else:
             dead = [w.name for w in self.workers if not w.alive]
-            _repeating.error("worker thread(s) not running: %s; withholding the watchdog ping", ", ".join(dead))
+            self._repeating.error("worker thread(s) not running: %s; withholding the watchdog ping", ", ".join(dead))
         # Look again at the next tick (or sooner, for a short WatchdogSec=), never in a busy loop.
         interval = self.notifier.watchdog_interval
         self._ping_retry_at = self.clock() + min(self.config.cycle_seconds, interval / 4)
