@@ -8,17 +8,21 @@ silent fallback to a fake anywhere.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import sys
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 
 from .ble.gatttool import GatttoolBle
 from .ble.open_gopro import BleakLegacyBle, BleLoop, OpenGoProBle, client_factory
 from .config import CameraConfig, Config
 from .drivers.gpcontrol import GpControl
 from .drivers.open_gopro import OpenGoProBleDriver, OpenGoProHttp
-from .errors import CamRigError, TriggerError
+from .errors import CameraUnreachable, CamRigError, TriggerError
 from .http import HttpClient
 from .link import Link, RouteTable, make_link
 from .trigger import AnyTrigger, FileTrigger, GpioTrigger
@@ -189,6 +193,106 @@ def build_workers(config: Config, parts: list[CameraParts]) -> list[CameraWorker
 #: Config attributes that shape the trigger: a reload that changes one rebuilds the trigger.
 TRIGGER_SETTINGS = ("gpio_bcm_pin", "gpio_bounce_time", "gpio_pin_factory", "trigger_path")
 
+#: Seconds a replacement worker waits, at most, for the worker it replaces to end before it talks
+#: to the camera itself. The old worker ends within its exchange in flight (``HTTP_TIMEOUT``, a BLE
+#: step's ``BLE_TIMEOUT``); past this it is wedged, and the baton keeps it from sending anything.
+HANDOVER_TIMEOUT = 15.0
+
+#: Driver methods that touch nothing but our own state: allowed to a retired worker.
+_LOCAL_CALLS = frozenset({"reset"})
+
+
+class Retired(CameraUnreachable):
+    """Raised inside a retired worker's thread when it tries to talk to its camera again: a reload
+    gave the camera to a new worker, so nothing more is sent (no stale shutter)."""
+
+
+@dataclass(eq=False)
+class Baton:
+    """Who may talk to one camera: passed from a retired worker to the worker replacing it.
+
+    ``after`` is the predecessor's :attr:`done` (None for the first worker of a camera): the
+    worker holding this baton waits for it (at most ``wait_limit`` seconds) before its first
+    exchange, so two workers never talk to one camera at once. :meth:`retire` (any thread, never
+    blocks) makes every later exchange of the holder raise :class:`Retired`; :attr:`done` is set
+    once its thread has ended, its predecessor's too, and its parts are closed.
+    """
+
+    camera: str
+    after: threading.Event | None = None
+    wait_limit: float = HANDOVER_TIMEOUT
+    retired: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def enter(self) -> None:
+        """Before each exchange (in the worker's thread): wait for the predecessor to be done,
+        then raise :class:`Retired` if this worker has been retired."""
+        after = self.after
+        if after is not None and not after.is_set():
+            started = time.monotonic()
+            while not after.wait(0.05):
+                if self.retired:
+                    break
+                if time.monotonic() - started >= self.wait_limit:
+                    log.warning("%s: the replaced worker is still inside an exchange after %.0f s; "
+                                "the new worker talks to the camera anyway (the old one sends nothing more)",
+                                self.camera, self.wait_limit)
+                    break
+            else:
+                log.info("%s: the replaced worker's exchange in flight ended after %.1f s; "
+                         "the new worker takes over", self.camera, time.monotonic() - started)
+            self.after = None
+        if self.retired:
+            raise Retired("this worker was replaced by a reload; it sends nothing more", camera=self.camera)
+
+    def retire(self) -> None:
+        """From now on the holder sends nothing (an exchange already under way runs out)."""
+        self.retired = True
+
+
+class Guarded:
+    """``target`` (a driver or a waker) with :meth:`Baton.enter` before every public call that
+    may talk to the camera (every callable attribute but ``reset``, which only drops our own
+    connection state). Attributes that are not callables are passed through."""
+
+    def __init__(self, target, baton: Baton):
+        self._target = target
+        self._baton = baton
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._target, name)
+        if name.startswith("_") or name in _LOCAL_CALLS or not callable(attr):
+            return attr
+        baton = self._baton
+
+        @functools.wraps(attr)
+        def guarded(*args, **kwargs):
+            baton.enter()
+            return attr(*args, **kwargs)
+        return guarded
+
+    def __repr__(self) -> str:
+        return f"<Guarded {self._target!r}>"
+
+
+class RetiredLog(logging.LoggerAdapter):
+    """The log of a retired worker: ``front (replaced): …``, and below ERROR only at DEBUG: the
+    new worker speaks for the camera now, the old one's last words (an exchange it abandoned)
+    would only confuse the journal. Errors (a bug) keep their level."""
+
+    def log(self, level, msg, *args, **kwargs):
+        super().log(level if level >= logging.ERROR else logging.DEBUG, msg, *args, **kwargs)
+
+    def process(self, msg, kwargs):
+        return f"{self.extra['camera']} (replaced): {msg}", kwargs
+
+
+@dataclass(eq=False)
+class _Built:
+    parts: CameraParts
+    worker: CameraWorker
+    baton: Baton
+
 
 class Assembly:
     """Builds the daemon's parts from a Config, and rebuilds them on a reload (SIGHUP).
@@ -198,6 +302,9 @@ class Assembly:
     a reload can replace one camera's worker and leave the others (and their
     recordings) alone. ``pin_factory`` overrides ``GPIO_PIN_FACTORY`` (tests
     pass gpiozero's MockFactory).
+
+    Each worker talks to its camera through a :class:`Baton`: a replacement waits for the worker
+    it replaces to end (never two workers on one camera), and a retired worker sends nothing more.
     """
 
     def __init__(self, config: Config, *, pin_factory=None):
@@ -205,7 +312,9 @@ class Assembly:
         self.network_mode = config.network_mode
         self.route_table = RouteTable() if config.network_mode == "route" else None
         self.ble = GatttoolBle(config.gatttool, adapter=config.ble_adapter, timeout=config.ble_timeout)
-        self._built: dict[str, tuple[CameraParts, CameraWorker]] = {}
+        self._built: dict[str, _Built] = {}
+        self._replaced: dict[int, _Built] = {}     # id(worker) → entry: replaced, not yet retired
+        self._reapers: list[threading.Thread] = []
 
     def __repr__(self) -> str:
         return f"<Assembly mode={self.network_mode} cameras={sorted(self._built)}>"
@@ -221,31 +330,75 @@ class Assembly:
         self.ble.timeout = config.ble_timeout
 
     def worker(self, config: Config, cam: CameraConfig) -> CameraWorker:
-        """A new (not started) worker for ``cam`` with fresh parts; replaces any earlier one of that name."""
+        """A new (not started) worker for ``cam`` with fresh parts; replaces any earlier one of that
+        name, whose end it waits for (at most :data:`HANDOVER_TIMEOUT` s) before its first exchange."""
         parts = build_camera(config, cam, route_table=self.route_table, ble=self.ble)
-        worker = build_worker(config, parts)
-        self._built[cam.name] = (parts, worker)
+        previous = self._built.get(cam.name)
+        if previous is not None:
+            self._replaced[id(previous.worker)] = previous
+        baton = Baton(cam.name, after=previous.baton.done if previous is not None else None)
+        guarded = dataclasses.replace(parts, driver=Guarded(parts.driver, baton),
+                                      waker=Guarded(parts.waker, baton))
+        worker = build_worker(config, guarded)
+        self._built[cam.name] = _Built(parts, worker, baton)
         return worker
 
     def parts(self, name: str) -> CameraParts:
         """The parts serving camera ``name`` (KeyError if none)."""
-        return self._built[name][0]
+        return self._built[name].parts
 
     def update(self, worker: CameraWorker, config: Config) -> None:
         """Apply the per-camera settings of ``config`` that need no new parts to a running worker."""
-        parts = self._built[worker.name][0]
+        parts = self._built[worker.name].parts
         worker.keep_awake = config.keep_awake
         parts.http.timeout = config.http_timeout
         parts.http.connect_timeout = config.connect_timeout
         parts.waker.timeout = config.wake_timeout
 
-    def retire(self, worker: CameraWorker, *, timeout: float = 2.0) -> None:
-        """Stop ``worker`` (no shutter is sent: a recording goes on) and forget its parts."""
-        worker.stop(timeout=timeout)
-        entry = self._built.get(worker.name)
-        if entry is not None and entry[1] is worker:
-            del self._built[worker.name]
-            self._close(entry)
+    def retire(self, worker: CameraWorker) -> None:
+        """Stop ``worker`` without waiting for it: no shutter is sent (a recording goes on), and
+        from now on it sends nothing at all (an exchange in flight runs out, its answer unused).
+
+        Returns at once: a reaper thread waits for the worker's thread to end, then closes its
+        HTTP client (and BLE session) and lets the worker that replaces it (if any) begin.
+        """
+        entry = self._replaced.pop(id(worker), None)
+        current = self._built.get(worker.name)
+        if entry is None and current is not None and current.worker is worker:
+            entry = self._built.pop(worker.name)
+        if entry is None:           # not built here: all we can do is ask it to stop
+            worker.stop(timeout=0)
+            return
+        entry.baton.retire()
+        worker.log = RetiredLog(logging.getLogger("camrig.worker"), {"camera": worker.name})
+        worker.stop(timeout=0)
+        self._reapers = [t for t in self._reapers if t.is_alive()]
+        reaper = threading.Thread(target=self._reap, args=(entry,), name=f"retire-{worker.name}",
+                                  daemon=True)
+        self._reapers.append(reaper)
+        reaper.start()
+
+    @staticmethod
+    def _reap(entry: _Built, *, limit: float = 600.0) -> None:
+        """(reaper thread) Wait for a retired worker's thread to end, close its parts, pass the baton."""
+        started = time.monotonic()
+        while entry.worker.alive and time.monotonic() - started < limit:
+            time.sleep(0.05)
+        if entry.worker.alive:
+            log.warning("%s: the replaced worker has not ended after %.0f s; its connection is left open",
+                        entry.worker.name, limit)
+            return
+        if entry.baton.after is not None:       # its own predecessor may still be in an exchange
+            entry.baton.after.wait(limit)
+        try:
+            entry.parts.http.close()
+            if entry.parts.ble is not None:
+                entry.parts.ble.disconnect()
+        except Exception:
+            log.exception("%s: closing the replaced worker's connection failed", entry.worker.name)
+        log.debug("%s: replaced worker ended after %.1f s; its connection closed",
+                  entry.worker.name, time.monotonic() - started)
+        entry.baton.done.set()
 
     def close(self) -> None:
         """Close every HTTP client whose worker has stopped (at exit)."""
@@ -253,12 +406,11 @@ class Assembly:
             self._close(entry)
 
     @staticmethod
-    def _close(entry: tuple[CameraParts, CameraWorker]) -> None:
-        parts, worker = entry
+    def _close(entry: _Built) -> None:
         # A worker still inside a slow exchange holds its client's lock: closing would wait for
         # it (up to HTTP_TIMEOUT) and delay the exit; the process exit closes the socket anyway.
-        if not worker.alive:
-            parts.http.close()
+        if not entry.worker.alive:
+            entry.parts.http.close()
 
     def trigger(self, config: Config):
         """The trigger ``config`` asks for (:func:`build_trigger`); TriggerError if it cannot be opened."""

@@ -6,6 +6,10 @@ pass (each worker's thread sends its shutter in parallel), asks every worker
 for a status check every ``CHECK_STATUS`` cycles, publishes the status file
 and the systemd ``STATUS=`` line, and pings the watchdog only while the loop
 itself makes progress. Signal handlers only set flags; this loop decides.
+
+Nothing here waits on anything slow: notifications to systemd never block
+(a dropped ``WATCHDOG=1``, ``STATUS=`` or ``READY=1`` is sent again at the
+next tick), and a worker replaced by a reload is not waited for.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Callable, Sequence
 
 from .config import Config
 from .errors import CamRigError
+from .logutil import flush_all, limit_repeats
 from .status import write_status
 from .worker import CameraWorker, State
 
@@ -69,6 +74,8 @@ class Controller:
         #: it a reload takes only the settings that need no new parts.
         self.assembly = assembly
         self._last_ping: float | None = None
+        self._ping_retry_at: float | None = None    # a WATCHDOG=1 was dropped: send it again then
+        self._ready_pending = False                 # a READY=1 was dropped: send it at the next tick
         self.wanted = False
         self.cycle = 0
         self._event = threading.Event()
@@ -78,6 +85,8 @@ class Controller:
         self._last_written = 0.0
         self._status_error: str | None = None
         self._last_summary: str | None = None
+        #: for the lines a chattering trigger or a dead worker repeat every change / every cycle
+        self._repeating = limit_repeats(log)
 
     def __repr__(self) -> str:
         return f"<Controller wanted={self.wanted} cycle={self.cycle} cameras={len(self.workers)}>"
@@ -98,7 +107,7 @@ class Controller:
         """The main loop; returns after :meth:`request_stop`. Never raises for a camera's problem."""
         self.trigger.start(self._on_trigger)
         self._apply(self.trigger.value, "start")
-        self.notifier.ready()
+        self._ready()
         log.info("ready: %d camera(s), trigger %r, wanted=%s", len(self.workers), self.trigger, self.wanted)
         self._publish(force=True)
         next_tick = self.clock() + self.config.cycle_seconds
@@ -133,13 +142,20 @@ class Controller:
     def _apply(self, wanted: bool, why: str) -> None:
         if wanted != self.wanted or why == "start":
             if wanted != self.wanted:
-                log.info("trigger %s: recording %s", "on" if wanted else "off", "wanted" if wanted else "not wanted")
+                self._repeating.info("trigger %s: recording %s", "on" if wanted else "off",
+                                "wanted" if wanted else "not wanted")
             self.wanted = wanted
             for w in self.workers:
                 w.set_wanted(wanted)
 
+    def _ready(self) -> None:
+        """``READY=1``; when it is dropped (systemd not reading) it goes again at the next tick."""
+        self._ready_pending = self.notifier.ready() is False
+
     def _tick(self) -> None:
         self.cycle += 1
+        if self._ready_pending:
+            self._ready()
         # Safety net beside the event sources: a missed inotify event is caught within a cycle.
         self._apply(self.trigger.value, "tick")
         check_every = self.config.check_status
@@ -148,12 +164,15 @@ class Controller:
                 w.request_check()
         self._publish()
         self._ping()
+        flush_all()          # repeated log lines held back (camrig.logutil): their summaries
 
     def _next_ping(self) -> float | None:
         """Monotonic time the next watchdog ping is due (None: systemd does not watch us)."""
         interval = getattr(self.notifier, "watchdog_interval", None)
         if not interval:
             return None
+        if self._ping_retry_at is not None:
+            return self._ping_retry_at
         if self._last_ping is None:
             return self.clock()
         # WATCHDOG_USEC/2 is the notifier's interval; ping at half of that again for slack.
@@ -165,11 +184,18 @@ class Controller:
         if getattr(self.notifier, "watchdog_interval", None) is None:
             return  # no WatchdogSec=, or WATCHDOG_PID names another process: nobody to ping
         if all(w.alive for w in self.workers):
-            self.notifier.watchdog()
-            self._last_ping = self.clock()
+            if self.notifier.watchdog() is not False:
+                self._ping_retry_at = None
+                self._last_ping = self.clock()
+                return
+            # Dropped (systemd's socket full) or failed: not a ping systemd got, so the schedule
+            # does not move on; it is sent again at the next tick.
         else:
             dead = [w.name for w in self.workers if not w.alive]
-            log.error("worker thread(s) not running: %s; withholding the watchdog ping", ", ".join(dead))
+            self._repeating.error("worker thread(s) not running: %s; withholding the watchdog ping", ", ".join(dead))
+        # Look again at the next tick (or sooner, for a short WatchdogSec=), never in a busy loop.
+        interval = self.notifier.watchdog_interval
+        self._ping_retry_at = self.clock() + min(self.config.cycle_seconds, interval / 4)
 
     def snapshot(self) -> dict:
         """The status file's content (docs/contracts.md, "Status snapshot")."""
@@ -189,9 +215,8 @@ class Controller:
                                      for r in rows))
         now = self.clock()
         summary = summary_line(rows)
-        if summary != self._last_summary:
-            self.notifier.status(summary)
-            self._last_summary = summary
+        if summary != self._last_summary and self.notifier.status(summary) is not False:
+            self._last_summary = summary            # a dropped STATUS= goes again at the next tick
         # Write when something changed, and at least every 10 s so "last seen" stays fresh.
         if not force and key == self._last_published and now - self._last_written < 10.0:
             return
@@ -228,7 +253,7 @@ class Controller:
             new = self.reload()
         except CamRigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
-            self.notifier.ready()
+            self._ready()
             return
         try:
             for warning in new.warnings:
@@ -251,7 +276,7 @@ class Controller:
         except Exception:  # a bug must not take the running daemon down with it
             log.exception("reload failed half-way; carrying on with what runs")
         finally:
-            self.notifier.ready()
+            self._ready()
 
     def _reload_settings_only(self, new: Config, old: Config) -> Config:
         kept = [k for k in ("cameras", "network_mode", "gpio_bcm_pin", "gpio_bounce_time",
@@ -295,9 +320,10 @@ class Controller:
             log.info("reload: %s: no longer in GOPROS; its worker stops (the camera is left as it is)",
                      w.name)
             retire.append(w)
-        # The old worker stops talking to its camera before the new one starts.
+        # Retiring never waits (a hung camera's exchange would stall every camera's trigger): the
+        # old worker sends nothing more, and its successor waits for it to end before it talks.
         for w in retire:
-            assembly.retire(w, timeout=max(0.2, 2.0 / max(1, len(retire))))
+            assembly.retire(w)
         self.workers = workers
         for w in fresh:
             w.start()

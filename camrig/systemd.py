@@ -11,6 +11,14 @@ daemon runs the same from a terminal.  The variables are removed from the
 environment when read, so that child processes (gatttool, ip) cannot send
 notifications in our name.  Sending never raises: a hiccup of systemd must not
 kill the daemon; the first failure of a streak is logged.
+
+Sending never blocks either (``MSG_DONTWAIT`` on a non-blocking socket): when
+systemd does not read its notification socket (a stalled PID 1, a full
+receive queue -- ``net.unix.max_dgram_qlen`` datagrams, unix(7)) the datagram
+is dropped and counted (:attr:`Notifier.dropped`), and the caller, who knows
+what the message was for, decides whether to send it again (the controller
+re-sends a dropped ``WATCHDOG=1`` at its next tick and a dropped ``STATUS=``
+with its next status).  A stalled systemd never delays a shutter.
 """
 
 from __future__ import annotations
@@ -46,6 +54,9 @@ class Notifier:
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
         self._failing = False
+        self._full = False
+        #: datagrams dropped because systemd's socket was full (it does not read it)
+        self.dropped = 0
 
     @staticmethod
     def _parse_address(value: str | None) -> str | bytes | None:
@@ -98,33 +109,36 @@ class Notifier:
             return None
         return self._watchdog_usec / 2 / 1_000_000
 
-    def ready(self) -> None:
-        """Tell systemd start-up is finished (``READY=1``); ``systemctl start`` returns."""
-        self.notify(READY=1)
+    def ready(self) -> bool:
+        """Tell systemd start-up is finished (``READY=1``); ``systemctl start`` returns.
+        Returns :meth:`notify`'s result (False: not sent)."""
+        return self.notify(READY=1)
 
-    def reloading(self) -> None:
+    def reloading(self) -> bool:
         """Tell systemd a reload began (``RELOADING=1`` + ``MONOTONIC_USEC``).
 
         systemd >= 253 (``Type=notify-reload``) wants the CLOCK_MONOTONIC time
         of the reload start in microseconds; send :meth:`ready` when done.
         """
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
-        self.notify(RELOADING=1, MONOTONIC_USEC=usec)
+        return self.notify(RELOADING=1, MONOTONIC_USEC=usec)
 
-    def stopping(self) -> None:
+    def stopping(self) -> bool:
         """Tell systemd the service is shutting down (``STOPPING=1``)."""
-        self.notify(STOPPING=1)
+        return self.notify(STOPPING=1)
 
-    def status(self, text: str) -> None:
+    def status(self, text: str) -> bool:
         """Set the one-line status shown by ``systemctl status`` (``STATUS=text``).
 
         Newlines in *text* become spaces (a newline would end the assignment).
+        Returns False when it was not sent (send it again later).
         """
-        self.notify(STATUS=text)
+        return self.notify(STATUS=text)
 
-    def watchdog(self) -> None:
-        """Keep-alive for ``WatchdogSec=`` (``WATCHDOG=1``); call every :attr:`watchdog_interval`."""
-        self.notify(WATCHDOG=1)
+    def watchdog(self) -> bool:
+        """Keep-alive for ``WatchdogSec=`` (``WATCHDOG=1``); call every :attr:`watchdog_interval`.
+        Returns False when it was not sent (dropped on a full socket): ping again soon."""
+        return self.notify(WATCHDOG=1)
 
     def notify(self, **fields: object) -> bool:
         """Send ``KEY=VALUE`` lines in one datagram, in the order given.
@@ -132,7 +146,9 @@ class Notifier:
         Keys are upper-cased (``status="x"`` sends ``STATUS=x``); values are
         ``str()``-ed, ``True``/``False`` sent as ``1``/``0``, newlines replaced
         by spaces.  Returns True when sent, False when disabled or the send
-        failed (logged once per streak of failures, never raised).
+        failed (logged once per streak of failures, never raised).  Never
+        blocks: a full socket (systemd not reading) drops the datagram
+        (``EAGAIN``), counted in :attr:`dropped`.
 
         :raises ValueError: a key that is not ``[A-Za-z0-9_]+`` (a bug in the caller).
         """
@@ -150,11 +166,19 @@ class Notifier:
         with self._lock:
             try:
                 if self._socket is None:
+                    # Non-blocking, and MSG_DONTWAIT on each send besides: a stuck systemd
+                    # must never stall the main loop (it used to, for 1 s per message).
                     self._socket = socket.socket(
-                        socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                    # Never let a stuck systemd stall the main loop for long.
-                    self._socket.settimeout(1.0)
-                self._socket.sendto(message, self.address)
+                        socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+                self._socket.sendto(message, socket.MSG_DONTWAIT, self.address)
+            except BlockingIOError:
+                # EAGAIN: systemd's receive queue is full, it is not reading.
+                self.dropped += 1
+                if not self._full:
+                    log.warning("systemd does not read its notification socket %r (full); "
+                                "dropping notifications until it does", self._shown_address())
+                self._full = True
+                return False
             except OSError as exc:
                 if not self._failing:
                     log.warning("cannot notify systemd at %r (%s); carrying on",
@@ -163,9 +187,10 @@ class Notifier:
                     log.debug("systemd notify still failing: %s", exc)
                 self._failing = True
                 return False
-            if self._failing:
-                log.info("systemd notifications work again")
-                self._failing = False
+            if self._failing or self._full:
+                log.info("systemd notifications work again (%d dropped on a full socket so far)",
+                         self.dropped)
+                self._failing = self._full = False
         return True
 
     def _shown_address(self) -> str:

@@ -15,7 +15,8 @@ its thread: problems are logged.
   ground (the RaceCapture logger grounds it while the car moves), through
   gpiozero and its edge callbacks.
 * :class:`FileTrigger` -- active while a file exists (``touch``/``rm`` for
-  testing), watched with inotify, polling as a fallback.
+  testing), watched with inotify, polling as a fallback; a flapping file is
+  coalesced by :class:`Settle` (:data:`FILE_SETTLE`).
 * :class:`AnyTrigger` -- active while any of its triggers is.
 """
 
@@ -26,6 +27,7 @@ import logging
 import os
 import select
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -172,6 +174,69 @@ class GpioTrigger:
         return f"<GpioTrigger pin=GPIO{self.pin} active={self.value}>"
 
 
+#: Seconds (0.5): the trigger file's settle window. A file removed less than this after it
+#: appeared (or after it last changed) counts as "off" only once it has stayed absent this long;
+#: an "on" always goes through at once, and so does a clean "off" (after the file stood this
+#: long). Ten times the GPIO pin's default ``GPIO_BOUNCE_TIME`` (0.05 s): a logger contact that
+#: chatters is not contact bounce, and 0.5 s keeps a 50 ms chatter from reaching the cameras.
+FILE_SETTLE = 0.5
+
+
+class Settle:
+    """Coalesce a flapping boolean level, never delaying a clean edge or any "on".
+
+    Rules, with ``window`` seconds (``FILE_SETTLE`` for the trigger file):
+
+    * *on* (False → True) is reported at once, always: a recording is never started late.
+    * *off* (True → False) is reported at once when the *on* before it lasted at least
+      ``window`` (a clean edge), otherwise only once the level has stayed False for
+      ``window`` (then it is reported, so the end state is always right within ``window``).
+    * an *off* that reverses within ``window`` is never reported: no shutter off/on pair.
+
+    So a level flipping every 50 ms for a minute gives one *on* at its start and, if it ends
+    off, one *off* ``window`` after its end. Costs at most ``window`` of extra recording after
+    a short *on*; never a second of footage. Thread-safe (the watcher thread and the
+    controller both read). ``clock`` is monotonic seconds.
+    """
+
+    def __init__(self, window: float, initial: bool = False, *, clock: Callable[[], float] = time.monotonic):
+        if window < 0:
+            raise ValueError(f"settle window must be >= 0 seconds, got {window!r}")
+        self.window = window
+        self.clock = clock
+        self.level = bool(initial)          # what is reported
+        self._raw = bool(initial)           # what was last seen
+        self._since = float("-inf")         # when the raw level last changed
+        self._before = float("-inf")        # when the raw level changed the time before
+        self._lock = threading.Lock()
+
+    def feed(self, raw: bool, *, activity: bool = False, now: float | None = None) -> bool:
+        """The level to report, given the ``raw`` level seen now. ``activity`` says the source
+        changed in between even if ``raw`` looks the same (an inotify event for the file: it
+        was created and removed between two looks)."""
+        raw = bool(raw)
+        with self._lock:
+            now = self.clock() if now is None else now
+            if raw != self._raw or activity:
+                self._before = self._since if raw != self._raw else now
+                self._since = now
+                self._raw = raw
+            if raw == self.level:
+                return self.level
+            if raw:                                                    # on: at once
+                self.level = True
+            elif self._since - self._before >= self.window or now - self._since >= self.window:
+                self.level = False                                     # clean, or settled off
+            return self.level
+
+    def due(self) -> float | None:
+        """Monotonic time at which a held *off* is to be reported (None: nothing held)."""
+        with self._lock:
+            if self.level and not self._raw:
+                return self._since + self.window
+            return None
+
+
 # Directory events after which the file's existence may have changed, or the
 # watch itself is gone (directory deleted / moved away / unmounted).
 _DIR_MASK_NAMES = ("CREATE", "DELETE", "MOVED_TO", "MOVED_FROM",
@@ -189,16 +254,25 @@ class FileTrigger:
     soon as the directory appears; a directory deleted and recreated is
     watched again.  When inotify itself is unavailable (no inotify_simple,
     instance or watch limits reached, a filesystem that refuses watches) it
-    polls for good.  No debouncing: the controller handles flapping.
+    polls for good.
+
+    A file that flaps is coalesced (:class:`Settle`, ``settle`` seconds,
+    :data:`FILE_SETTLE` = 0.5 s): the file appearing is reported at once, and
+    so is it disappearing after it stood ``settle`` seconds; a file removed
+    sooner counts as absent only once it has stayed away ``settle`` seconds, so
+    a chattering contact gives one shutter on and (if it ends off) one shutter
+    off, not one per flip.  :attr:`value` reads through the same filter.
 
     :param path: the trigger file; only its existence matters (a dangling
         symlink counts as absent).
     :param poll_interval: seconds between checks when polling.
+    :param settle: the settle window in seconds (0 passes every change on).
     :attr watch: ``"inotify"``, ``"poll"`` or ``"stopped"`` -- how it is
         watched right now (shown in ``repr``).
     """
 
-    def __init__(self, path: str | os.PathLike, *, poll_interval: float = 0.5):
+    def __init__(self, path: str | os.PathLike, *, poll_interval: float = 0.5,
+                 settle: float = FILE_SETTLE):
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
         self.path = os.path.abspath(os.fspath(path))
@@ -212,11 +286,13 @@ class FileTrigger:
         self._wake_r, self._wake_w = -1, -1
         self._inotify_broken = False
         self._initial = False
+        self._settle = Settle(settle, os.path.exists(self.path))
 
     @property
     def value(self) -> bool:
-        """True while the file exists; checked on the filesystem now."""
-        return os.path.exists(self.path)
+        """True while the file exists (checked on the filesystem now), through the settle filter:
+        a file removed within ``settle`` s of a change still reads True until it stays away."""
+        return self._settle.feed(os.path.exists(self.path))
 
     def start(self, on_change: OnChange) -> None:
         """Start the watcher thread; ``on_change()`` is called from it on every change.
@@ -259,6 +335,7 @@ class FileTrigger:
         last = self._initial
         inotify = None
         wd = None
+        activity = False
         log.debug("%r: watching", self)
         while not self._stop.is_set():
             try:
@@ -271,19 +348,22 @@ class FileTrigger:
                     inotify = None
                 self.watch = "inotify" if wd is not None else "poll"
                 # A change may have happened while no watch was in place.
-                last = self._report(last)
+                last = self._report(last, activity)
+                activity = False
                 if wd is None:
-                    self._wait([], self.poll_interval)
+                    self._wait([], self._timeout(self.poll_interval))
                     continue
                 # Recheck now and then even with a watch, in case an event was
                 # lost (queue overflow); it costs one stat() a few seconds.
-                if not self._wait([inotify.fileno()], max(5.0, self.poll_interval)):
+                if not self._wait([inotify.fileno()], self._timeout(max(5.0, self.poll_interval))):
                     continue
                 gone = False
                 for event in inotify.read(timeout=0):
                     names = {f.name for f in inotify_flags.from_mask(event.mask)}
                     if names & set(_WATCH_GONE_NAMES):
                         gone = True
+                    if event.name == self.name:
+                        activity = True   # created/removed, maybe both since the last look
                     if "Q_OVERFLOW" in names:
                         log.debug("%r: inotify queue overflow, rechecking", self)
                 if gone:
@@ -341,8 +421,15 @@ class FileTrigger:
         ready, _, _ = select.select([self._wake_r, *fds], [], [], timeout)
         return any(fd in ready for fd in fds)
 
-    def _report(self, last: bool) -> bool:
-        now = self.value
+    def _timeout(self, longest: float) -> float:
+        """Seconds to wait for events: ``longest``, or less when a held "off" is due sooner."""
+        due = self._settle.due()
+        if due is None:
+            return longest
+        return min(longest, max(0.0, due - time.monotonic()) + 0.005)
+
+    def _report(self, last: bool, activity: bool = False) -> bool:
+        now = self._settle.feed(os.path.exists(self.path), activity=activity)
         if now != last:
             log.debug("%r: changed", self)
             _call(self._on_change, self)

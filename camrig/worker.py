@@ -29,6 +29,7 @@ from typing import Any
 
 from .drivers.base import SD_OK, sd_text
 from .errors import AdapterMismatch, CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
+from .logutil import limit_repeats
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class CameraWorker:
         self.set_clock = set_clock
         self.clock = clock
         self.wallclock = wallclock
-        self.log = CameraLog(log, {"camera": camera.name})
+        self.log = limit_repeats(CameraLog(log, {"camera": camera.name}))
 
         self._cond = threading.Condition()
         self._stop = threading.Event()

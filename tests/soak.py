@@ -13,10 +13,18 @@ not depend on the daemon's opinion). Per camera it reports:
   needs to start after the trigger comes on is *not* excused.
 - **restarts**: recordings the daemon started while the trigger was already on (after the
   camera stopped by itself, rebooted, jammed its card, lost Wi-Fi…).
-- faults injected (a swapped-adapter fault counts for both cameras), and the daemon's exceptions (``unexpected error`` / ``Traceback`` lines in
+- faults injected (a swapped-adapter fault counts for both cameras; two are the daemon's own:
+  ``reload_hung`` -- the camera answers in 5 s and a SIGHUP reload replaces its worker
+  mid-exchange; ``notify_stalled`` -- the stand-in systemd stops reading its notification socket
+  for 20 s; neither excuses any *other* camera), and the daemon's exceptions (``unexpected error``
+  / ``Traceback`` lines in
   its log; target 0), its RSS and open file descriptors after warm-up and at the end, each
   counted when every camera has settled (targets:
   growth ≤ 5 MB, no fd growth).
+
+- systemd's watchdog as seen by the stand-in: the longest gap between two ``WATCHDOG=1``
+  outside its stalls (after a stall, from the moment it reads again; target ≤ ``WatchdogSec``,
+  the daemon re-sends a dropped ping at its next tick).
 
 Exit status 0 when every target is met, 1 otherwise, 2 when it cannot run here.
 """
@@ -27,7 +35,10 @@ import argparse
 import os
 import random
 import re
+import signal
+import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +65,81 @@ FAULTS = {
     # Two cameras' adapters swap names (udev order) for 10 s: both in fault, nothing sent to
     # either; back on their own APs: re-checked within 5 s (ADAPTER_RECHECK_S), then as usual.
     "swapped_adapters": (10, 12),
+    "reload_hung": (6, 25),         # 5 s answers; a reload replaces its worker mid-exchange
+    "notify_stalled": (20, 0),      # systemd stops reading: no window, no camera may notice
 }
+
+#: WatchdogSec= of the stand-in systemd (the daemon pings every quarter of it).
+WATCHDOG_SEC = 6.0
+
+
+class StandInSystemd:
+    """systemd's notification socket, as far as the soak needs it: a datagram socket at ``path``
+    read by a thread that records when each ``WATCHDOG=1`` arrives; :meth:`stall` stops the
+    reading for a while (its receive queue fills: the daemon must drop, never block)."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.pings: list[float] = []
+        self.stalls: list[list[float]] = []      # [start, end] monotonic
+        self._reading = threading.Event()
+        self._reading.set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            if not self._reading.wait(0.2):
+                continue
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if b"WATCHDOG=1" in data.split(b"\n"):
+                self.pings.append(time.monotonic())
+
+    def stall(self, now: float, seconds: float) -> None:
+        self._reading.clear()
+        self.stalls.append([now, now + seconds])
+
+    def resume(self) -> None:
+        self.stalls[-1][1] = time.monotonic()
+        self._reading.set()
+
+    @property
+    def stalled(self) -> bool:
+        return not self._reading.is_set()
+
+    def longest_gap(self) -> float:
+        """Longest wait for a WATCHDOG=1 while reading: a gap across a stall counts from its end."""
+        longest = 0.0
+        for a, b in zip(self.pings, self.pings[1:]):
+            for s0, s1 in self.stalls:
+                if a <= s1 and s0 <= b:
+                    a = max(a, s1)
+            longest = max(longest, b - a)
+        return longest
+
+    def close(self):
+        self._stop.set()
+        self._reading.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+def reload_with_entry_changed(rig, gopros: list, k: int, count: int) -> None:
+    """Rewrite the config with camera ``k``'s entry changed (its SSID, which the daemon does not
+    use to talk to it) and SIGHUP the daemon: the reload replaces that camera's worker."""
+    entry = gopros[k - 1]
+    entry["ssid"] = f"{entry['ssid'].split('~')[0]}~{count}"
+    rig.write_config(dict(CONFIG, GOPROS=gopros))
+    os.kill(rig.daemon.pid, signal.SIGHUP)
 
 CONFIG = {
     "CHECK_STATUS": 2,
@@ -79,6 +164,7 @@ class Camera:
     pending_clear: list = field(default_factory=list)
     last_event_t: float = float("-inf")
     events: list = field(default_factory=list)    # (t, "record_start" | "record_stop")
+    reloads: int = 0              # reload_hung faults so far (each changes its config entry)
 
     def in_window(self, t: float) -> bool:
         return any(a <= t <= b for a, b in self.windows)
@@ -145,9 +231,18 @@ def steady(rig, trigger: bool) -> bool:
         return False
 
 
-def inject(rig, cam: Camera, name: str, now: float, rnd: random.Random, log, cams=()) -> None:
+def inject(rig, cam: Camera, name: str, now: float, rnd: random.Random, log, cams=(), *, systemd=None,
+           gopros=None) -> None:
     duration, grace = FAULTS[name]
     ctl = rig.camera(cam.k)
+    if name == "notify_stalled":
+        if systemd is None or systemd.stalled:
+            return
+        systemd.stall(now, duration)
+        cam.pending_clear.append((now + duration, systemd.resume))
+        cam.faults += 1
+        log(f"systemd: stops reading its notification socket for {duration:g} s (no allowance)")
+        return
     if name == "swapped_adapters":
         # Needs a second camera with no fault of its own, and one more left fault-free.
         partners = [c for c in cams if c is not cam and now >= c.busy_until]
@@ -164,6 +259,12 @@ def inject(rig, cam: Camera, name: str, now: float, rnd: random.Random, log, cam
             log(f"cam{other.k}: adapter swapped with cam{cam.k}'s")
     if name == "swapped_adapters":
         pass
+    elif name == "reload_hung":
+        ctl.fault("slow", seconds=5)
+        cam.reloads += 1
+        # by then its worker is inside an exchange that the camera takes 5 s to answer
+        cam.pending_clear.append((now + 1.5, lambda: reload_with_entry_changed(rig, gopros, cam.k, cam.reloads)))
+        cam.pending_clear.append((now + duration, lambda: ctl.fault("slow", seconds=0)))
     elif name == "slow":
         ctl.fault("slow", seconds=5)
         cam.pending_clear.append((now + duration, lambda: ctl.fault("slow", seconds=0)))
@@ -203,7 +304,10 @@ def run(args) -> int:
     with NamespaceRig(args.cameras, prefix=prefix, mode=args.mode, association_delay=1.0, boot_delay=0.5,
                       check_status=CONFIG["CHECK_STATUS"], cycle_seconds=CONFIG["CYCLE_SECONDS"],
                       keep_workdir=args.keep) as rig:
-        rig.start_daemon(CONFIG)
+        systemd = StandInSystemd(rig.workdir / "notify")
+        gopros = rig.config_values()["GOPROS"]
+        rig.start_daemon(CONFIG, extra_env={"NOTIFY_SOCKET": systemd.path,
+                                            "WATCHDOG_USEC": str(int(WATCHDOG_SEC * 1_000_000))})
         pid = rig.daemon.pid
         cams = [Camera(k) for k in range(1, args.cameras + 1)]
         t0 = time.monotonic()
@@ -249,7 +353,8 @@ def run(args) -> int:
                 # never all cameras at once: at least one camera stays fault-free
                 if len(free) > 1 or (len(free) == 1 and sum(now < c.busy_until for c in cams) < len(cams) - 1):
                     cam = rnd.choice(free)
-                    inject(rig, cam, rnd.choice(sorted(FAULTS)), now, rnd, log, cams)
+                    inject(rig, cam, rnd.choice(sorted(FAULTS)), now, rnd, log, cams, systemd=systemd,
+                           gopros=gopros)
                 next_fault = now + rnd.uniform(args.fault_every * 0.5, args.fault_every * 1.5)
             # collect the emulators' events (monotonic times; the deque keeps the last 1000)
             for cam in cams:
@@ -291,6 +396,9 @@ def run(args) -> int:
         alive = rig.daemon.poll() is None
         code = rig.stop_daemon()
         workdir = rig.workdir
+        systemd.close()
+        watchdog_gap = systemd.longest_gap()
+        stalls, pings = len(systemd.stalls), len(systemd.pings)
 
     print()
     print(f"{'camera':8} {'trigger-on s':>12} {'recorded':>9} {'restarts':>8} {'faults':>6}")
@@ -310,10 +418,13 @@ def run(args) -> int:
     if fd_trace:
         print(f"daemon open fds every 10 s during the run: min {min(fd_trace)}, max {max(fd_trace)}; "
               f"first 5 {fd_trace[:5]}, last 5 {fd_trace[-5:]}")
+    print(f"systemd watchdog: {pings} WATCHDOG=1 received, {stalls} stall(s); longest gap while reading "
+          f"{watchdog_gap:.1f} s (target ≤ WatchdogSec {WATCHDOG_SEC:g} s)")
     print(f"daemon alive at the end: {alive}; exit status on SIGTERM: {code}")
     if args.keep:
         print(f"workdir kept: {workdir}")
-    met = results_ok and exceptions == 0 and rss_growth <= 5 and fd_growth <= 0 and alive and code == 0
+    met = (results_ok and exceptions == 0 and rss_growth <= 5 and fd_growth <= 0 and alive and code == 0
+           and pings > 0 and watchdog_gap <= WATCHDOG_SEC)
     print("soak: targets " + ("MET" if met else "NOT MET"))
     return 0 if met else 1
 

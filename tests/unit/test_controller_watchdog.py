@@ -12,6 +12,7 @@ import pytest
 from camrig.config import CameraConfig, Config
 from camrig.controller import Controller
 from camrig.systemd import Notifier
+from tests.polling import eventually
 
 
 class FakeTrigger:
@@ -146,3 +147,138 @@ def test_no_pings_without_watchdog_usec(systemd_socket):
         ctl.request_stop()
         thread.join(5)
     assert "STOPPING=1" in drain(sock)
+
+
+class FlipTrigger:
+    """A trigger the test sets; tells the controller at once, like inotify or a GPIO edge."""
+
+    def __init__(self):
+        self.value = False
+        self._on_change = None
+
+    def start(self, on_change):
+        self._on_change = on_change
+
+    def set(self, value):
+        self.value = value
+        self._on_change()
+
+    def close(self):
+        pass
+
+
+class WantedWorker(FakeWorker):
+    wanted = False
+
+    def set_wanted(self, wanted):
+        self.wanted = wanted
+
+
+class CountingNotifier(Notifier):
+    def __init__(self, environ):
+        super().__init__(environ)
+        self.watchdog_calls = 0
+
+    def watchdog(self):
+        self.watchdog_calls += 1
+        return super().watchdog()
+
+
+def fill(address):
+    """Queue datagrams until the kernel refuses more: systemd not reading its socket."""
+    filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    filler.setblocking(False)
+    try:
+        while True:
+            try:
+                filler.sendto(b"STATUS=filler", address)
+            except BlockingIOError:
+                return
+    finally:
+        filler.close()
+
+
+def test_a_stalled_systemd_does_not_slow_the_trigger(systemd_socket):
+    """Issue 16 item 4: nobody reads the notify socket; every trigger change still reaches the
+    workers at once. Fails before the fix: each WATCHDOG=1/STATUS= blocked the loop for 1 s."""
+    path, sock = systemd_socket
+    fill(path)
+    notifier = CountingNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+    worker = WantedWorker("front")
+    trigger = FlipTrigger()
+    ctl = Controller(config(), [worker], trigger, notifier, status_path="")
+    thread = threading.Thread(target=ctl.run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        for value in (True, False, True, False, True):
+            trigger.set(value)
+            # generous bound: the loop reacts in milliseconds; the old code up to 1 s per message
+            assert eventually(lambda: worker.wanted is value, timeout=0.5), value
+            time.sleep(0.2)
+        assert notifier.dropped > 0
+        calls = notifier.watchdog_calls
+        time.sleep(0.5)
+        # dropped pings are retried at the next tick (CYCLE_SECONDS 0.1), not in a busy loop
+        assert notifier.watchdog_calls - calls <= 10
+        drain(sock)                      # systemd reads again: the next ping gets through
+        time.sleep(0.3)
+        assert "WATCHDOG=1" in drain(sock)
+    finally:
+        ctl.request_stop()
+        thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_a_dropped_ready_and_status_line_are_sent_again(systemd_socket):
+    """READY=1 and STATUS= dropped on a full socket are sent once systemd reads again, not lost
+    (systemd would wait for READY=1 until its start timeout; the status would stay stale until
+    the summary changed). Fails before the fix: both counted as sent."""
+    path, sock = systemd_socket
+    fill(path)
+    ctl, thread = run_controller(config(), [FakeWorker("front")], Notifier({"NOTIFY_SOCKET": path}))
+    try:
+        time.sleep(1.5)                  # systemd stalled for a while (longer than the old 1 s timeout)
+        drain(sock)
+        time.sleep(0.3)
+        lines = drain(sock)
+        assert "READY=1" in lines and "STATUS=0/1 recording" in lines
+    finally:
+        ctl.request_stop()
+        thread.join(5)
+
+
+def test_a_dead_worker_is_looked_at_once_per_tick_not_in_a_busy_loop(systemd_socket, caplog):
+    """While a worker thread is dead the ping is withheld, and the loop looks again at the next
+    tick. Fails before the fix: the overdue ping made the loop spin (tens of thousands of looks
+    and error lines a second)."""
+    path, sock = systemd_socket
+
+    class Watched(FakeWorker):
+        looks = 0
+        dead = False
+
+        @property
+        def alive(self):
+            Watched.looks += 1
+            return not Watched.dead
+
+        @alive.setter
+        def alive(self, value):
+            pass
+
+    worker = Watched("front")
+    ctl, thread = run_controller(config(), [worker], Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}))
+    try:
+        time.sleep(0.3)
+        with caplog.at_level("ERROR", logger="camrig.controller"):
+            looks = Watched.looks
+            Watched.dead = True
+            time.sleep(0.5)
+            looks = Watched.looks - looks
+            Watched.dead = False
+        assert 1 <= looks <= 30, looks            # CYCLE_SECONDS 0.1: about 5 ticks, a few looks each
+        assert [r for r in caplog.records if "withholding" in r.getMessage()]
+    finally:
+        ctl.request_stop()
+        thread.join(5)

@@ -195,3 +195,55 @@ def test_recovers_after_failure(tmp_path, caplog):
         assert "work again" in caplog.text
     finally:
         sock.close()
+
+
+def fill(address: str) -> int:
+    """Queue datagrams on the socket at ``address`` until the kernel refuses more (EAGAIN):
+    systemd not reading its notification socket. Returns how many were queued."""
+    filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    filler.setblocking(False)
+    queued = 0
+    try:
+        while True:
+            try:
+                filler.sendto(b"STATUS=filler", address)
+            except BlockingIOError:
+                return queued
+            queued += 1
+    finally:
+        filler.close()
+
+
+def drain(sock) -> list[str]:
+    out = []
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                out.append(sock.recv(4096).decode())
+            except BlockingIOError:
+                return out
+    finally:
+        sock.settimeout(5)
+
+
+def test_full_socket_drops_without_blocking_and_counts(path_socket, caplog):
+    """Issue 16 item 4: systemd not reading its socket must not stall the caller. Fails before the
+    fix: each notification waited 1 s (the socket timeout) before giving up."""
+    address, sock = path_socket
+    notifier = Notifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"})
+    assert fill(address) > 0
+    with caplog.at_level(logging.INFO, logger="camrig.systemd"):
+        for _ in range(3):
+            started = time.monotonic()
+            sent = notifier.status("1/1 recording"), notifier.watchdog()
+            # generous bound: a non-blocking send returns in microseconds; the old code took 2 s
+            assert time.monotonic() - started < 0.5
+            assert sent == (False, False)
+        assert notifier.dropped == 6
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "does not read" in warnings[0].getMessage()
+        drain(sock)                                   # systemd reads again
+        assert notifier.watchdog() is True
+    assert received(sock) == "WATCHDOG=1"
+    assert "work again (6 dropped" in caplog.text

@@ -12,7 +12,7 @@ from gpiozero.pins.mock import MockFactory, MockPin
 
 from camrig import trigger as trigger_mod
 from camrig.errors import CamRigError, TriggerError
-from camrig.trigger import AnyTrigger, FileTrigger, GpioTrigger
+from camrig.trigger import FILE_SETTLE, AnyTrigger, FileTrigger, GpioTrigger, Settle
 
 WAIT = 10.0  # generous: the tests assert behaviour, not latency
 
@@ -420,3 +420,99 @@ def test_any_trigger_failed_start_closes_started(tmp_path):
         AnyTrigger([files, Broken()]).start(lambda: None)
     assert files.watch == "stopped"
     assert files._thread is None
+
+
+# -- Settle: a flapping trigger file coalesced -------------------------------------------
+
+def flap(settle, start, period, seconds, first=True):
+    """Feed ``settle`` a level flipping every ``period`` s for ``seconds`` s from ``start``,
+    reading it (as the controller does) at every flip; returns (reported changes, end time)."""
+    changes, level, t, raw = 0, settle.level, start, first
+    while t < start + seconds:
+        now = settle.feed(raw, now=t)
+        changes += now != level
+        level = now
+        raw = not raw
+        t += period
+    return changes, t
+
+
+def test_settle_passes_clean_edges_at_once():
+    s = Settle(0.5)
+    assert s.feed(True, now=10.0) is True                    # on: at once
+    assert s.feed(False, now=20.0) is False                  # off after 10 s on: at once
+    assert s.feed(True, now=20.1) is True                    # on: always at once
+    assert s.due() is None
+
+
+def test_settle_coalesces_a_50ms_flap_and_ends_right():
+    """Issue 16 item 5: 60 s of a trigger flipping every 50 ms gives one "on" (and one "off"
+    when it ends off), not 1200 changes; the end state is right within the window."""
+    s = Settle(FILE_SETTLE)
+    changes, end = flap(s, 100.0, 0.05, 60.0)
+    last_off = end - 0.05                                    # 1200 flips: the last one an off
+    assert changes == 1 and s.level is True                  # recording started at the first flip
+    assert s.feed(False, now=end) is True                    # the off is held …
+    assert s.due() == pytest.approx(last_off + FILE_SETTLE)
+    assert s.feed(False, now=last_off + FILE_SETTLE) is False   # … and reported once it stayed off
+    assert s.due() is None
+
+
+def test_settle_an_off_that_reverses_is_never_reported():
+    s = Settle(0.5)
+    s.feed(True, now=0.0)
+    assert s.feed(False, now=0.2) is True                    # on for 0.2 s only: held
+    assert s.feed(True, now=0.4) is True                     # back on: the off never happened
+    assert s.feed(True, now=5.0) is True and s.due() is None
+
+
+def test_settle_flap_from_a_steady_on_costs_one_pair_then_holds():
+    s = Settle(0.5)
+    s.feed(True, now=0.0)
+    changes, end = flap(s, 60.0, 0.05, 10.0, first=False)    # contact chatters after a minute on
+    assert changes == 2 and s.level is True                  # the clean off and the on after it
+
+
+def test_settle_activity_without_a_visible_change_counts_as_a_flap():
+    s = Settle(0.5)
+    s.feed(True, now=0.0)
+    s.feed(False, now=10.0)                                  # clean off
+    assert s.feed(False, activity=True, now=10.2) is False   # removed and created and removed again
+    s.feed(True, now=20.0)
+    assert s.feed(True, activity=True, now=20.3) is True
+    assert s.feed(False, now=20.4) is True                   # the on lasted 0.1 s since: held
+    assert s.feed(False, now=20.9) is False
+
+
+def test_settle_zero_passes_everything():
+    s = Settle(0.0)
+    assert flap(s, 0.0, 0.05, 1.0)[0] == 20
+
+
+def test_file_flapping_every_50ms_is_coalesced(tmp_path, started):
+    """The trigger file created and removed every 50 ms for 3 s: one change reported (the first
+    "on"), then the final "off" once the file stays away; a clean edge afterwards is reported at
+    once. Fails before the fix: every flip was passed on (about 60 callbacks)."""
+    path = tmp_path / "trigger"
+    trig = FileTrigger(path)
+    rec = started(trig)
+    assert wait_until(lambda: trig.watch == "inotify")
+    flips = 0
+    t = time.monotonic()
+    while time.monotonic() - t < 3.0:
+        touch(path) if flips % 2 == 0 else os.unlink(path)
+        flips += 1
+        time.sleep(0.05)
+    if os.path.exists(path):
+        os.unlink(path)
+    assert flips >= 40
+    assert rec.count <= 2, (rec.count, flips)
+    assert rec.wait_for(2)                                   # the off, once it has settled
+    assert trig.value is False
+    time.sleep(FILE_SETTLE + 0.1)
+    touch(path)
+    assert trig.value is True                                # a clean on: no wait at all
+    time.sleep(FILE_SETTLE + 0.1)
+    os.unlink(path)
+    assert trig.value is False                               # a clean off: no wait either
+    assert rec.wait_for(4) and rec.count == 4
