@@ -237,12 +237,14 @@ def test_camera_whose_wifi_went_off_despite_polling_is_revived_by_ble_and_record
     silent; on the next trigger the waker finds the adapter not associated, turns Wi-Fi on over
     BLE (the stand-in gatttool: discovery, CCCD, 03 17 01 01, answer 02 17 00), Wake-on-LAN wakes
     the camera, and it records."""
-    cam = LegacyGoPro("front", delay_ms=0, wifi_mac=WIFI_MAC, bt_mac=BT_MAC, idle_wifi_off=1.5,
+    cam = LegacyGoPro("front", delay_ms=0, wifi_mac=WIFI_MAC, bt_mac=BT_MAC, idle_wifi_off=3.0,
                       control_path=ble_socket_path(BT_MAC, str(tmp_path)), association_delay=0.1,
                       boot_delay=0.1).start()
     cfg = CameraConfig(name="front", iface=None, ssid=None, wifi_mac=WIFI_MAC, bt_mac=BT_MAC,
                        address="127.0.0.1", http_port=cam.port, wol_port=cam.wol_port)
-    http = HttpClient(AddressLink("front", "127.0.0.1"), port=cam.port, timeout=1.0, connect_timeout=0.3)
+    # The idle time (3 s here, ~10 min on a camera) must outlast a wake: a probe held by the
+    # sleeping camera costs one HTTP timeout (0.5 s) before the woken camera answers.
+    http = HttpClient(AddressLink("front", "127.0.0.1"), port=cam.port, timeout=0.5, connect_timeout=0.3)
     driver = GpControl(http, "front")
     gatt = GatttoolBle(STANDIN, env={**os.environ, "GOPRO_EMU_DIR": str(tmp_path)}, timeout=3.0, backoff=0.1)
     # The adapter is associated while the camera's AP is up (what `iw dev IFACE link` would say).
@@ -257,7 +259,8 @@ def test_camera_whose_wifi_went_off_despite_polling_is_revived_by_ble_and_record
         assert wait_until(lambda: worker.state == State.ASLEEP, 10.0, interval=0.02)
         off_at = events(cam, "wifi_off")[0]["t"]
         worker.set_wanted(True)
-        assert wait_until(lambda: cam.state()["recording"], 15.0, interval=0.02), worker.snapshot()
+        wait_until(lambda: cam.state()["recording"], 15.0, interval=0.02, message="recording",
+                   describe=lambda: f"{worker.snapshot()}\n{cam.state()['events']}")
         after = [e["what"] for e in cam.state()["events"] if e["t"] > off_at]
         assert after.index("ble") < after.index("wifi_on") < after.index("wol") < after.index("record_start")
         assert [e["cmd"] for e in events(cam, "ble")] == ["03170101"]
