@@ -221,6 +221,7 @@ class GatttoolBle:
                                   codec_errors="replace", env=self.env, echo=False)
         except pexpect.ExceptionPexpect as exc:
             raise BleError(f"cannot run {self.gatttool}: {exc}", camera=camera, reason="missing") from None
+        child.delaybeforesend = None   # pexpect waits 50 ms before each line by default; readline needs none
         try:
             self._expect(child, [prompt], "start", camera)
             self._send(child, "connect")
