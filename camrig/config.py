@@ -66,8 +66,9 @@ class CameraConfig:
     ``iface`` is the Wi-Fi interface that reaches it (None only in ``address``
     mode), ``address`` its IPv4 address (10.5.5.9 for every GoPro AP),
     ``wifi_mac`` the camera's AP BSSID (the Wake-on-LAN target), ``bt_mac`` its
-    BLE address, ``http_port``/``wol_port`` UDP/TCP ports (80 and 9 on a real
-    camera; some HERO5 firmware listens for Wake-on-LAN on 7).
+    BLE address, ``http_port``/``wol_port`` TCP/UDP ports (80 and 9 on a real
+    camera: goprowifihack HERO4/HERO5 notes and #65; no source reports another
+    Wake-on-LAN port, so another ``wol_port`` is for test rigs, unverified on a camera).
     """
 
     name: str
@@ -125,6 +126,11 @@ class Config:
     ble_emu_dir: str | None = None
     #: Legacy (HERO5–8) BLE Wi-Fi-on through "gatttool" or "bleak".
     legacy_ble: str = "gatttool"
+    #: Seconds without a request after which an idle camera gets a light status request. It
+    #: finds out early that a camera went silent and keeps HERO9–13 awake (keep-alive every 3 s);
+    #: it does NOT keep a HERO5–8's Wi-Fi up: reported HERO5s turn the AP off ~10 min after it
+    #: came up whatever is polled (goprowifihack #101, #105), and the next wake turns it back on
+    #: over BLE. None lets idle cameras sleep.
     keep_awake: float | None = 60.0
     on_exit: str = "leave"
     log_level: str = "info"

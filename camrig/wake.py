@@ -9,11 +9,13 @@ The order, and why (DESIGN.md "Field facts"; KonradIT/goprowifihack HERO5 notes)
    Associated with *another* AP (two adapters named the other way round) is an
    :class:`~camrig.errors.AdapterMismatch`: nothing is woken or sent
    (:class:`AdapterGuard`, also consulted before every HTTP exchange).
-2. If not: the camera's Wi-Fi is off (a HERO5–8 turns it off after ~10 min
-   without requests). BLE Wi-Fi-on (``03 17 01 01``) turns it on; association
+2. If not: the camera's Wi-Fi is off (a HERO5–8 turns it off ~10 min after it
+   came up, polled or not: goprowifihack #101, #105). BLE Wi-Fi-on
+   (``03 17 01 01``) turns it on; association
    then takes seconds (wpa_supplicant does it, not us).
-3. Wake-on-LAN, magic packet for the Wi-Fi MAC, UDP port 9 (7 on some HERO5
-   firmware: per-camera ``wol_port``), to 10.5.5.9 and to 10.5.5.255: a
+3. Wake-on-LAN, magic packet for the Wi-Fi MAC, UDP port 9 (goprowifihack
+   #65: ``wol -i 10.5.5.9 -p 9``; per-camera ``wol_port`` exists for test rigs,
+   no source reports another port on a camera), to 10.5.5.9 and to 10.5.5.255: a
    sleeping camera answers no ARP, so the unicast may never leave while the
    broadcast does. Only useful while the camera's Wi-Fi is up.
 4. Probe ``/gp/gpControl/command/system/locate?p=0`` (harmless) until HTTP 200.

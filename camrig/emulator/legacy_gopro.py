@@ -88,7 +88,12 @@ S_SYSTEM_READY = "82"        # system_ready
 
 SD_OK, SD_NO_CARD, SD_ERROR = 0, 2, 3
 
-BLE_ERRORS = ("enosys", "busy", "auth", "refused", "hang")
+BLE_ERRORS = ("enosys", "busy", "auth", "refused", "hang", "encrypt", "drop", "refuse")
+# Idle Wi-Fi-off policies (--idle-wifi-off-policy). "ignore-requests" is what HERO5 users report:
+# the AP goes off ~10 min after it came up whatever is polled over HTTP (goprowifihack #101, #105);
+# re-sending BLE Wi-Fi-on restarts the time (#101, 2018-07-01). "requests-reset" (every HTTP
+# request restarts it) is unverified: no source reports it.
+IDLE_POLICIES = ("ignore-requests", "requests-reset")
 TOGGLE_FAULTS = ("http_500", "bad_json", "truncated_json", "oversized_json", "no_key_10", "ignore_wol")
 #: Behaviour switches (on/off through ``fault(name, on=...)``) where the sources are silent or
 #: cameras differ (docs/models.md "Camera modes, presets and emulator fidelity"):
@@ -448,7 +453,7 @@ class LegacyGoPro:
                          unless ``bt_mac`` is set, then ``$GOPRO_EMU_DIR/<btmac>.sock``.
       listen             address the HTTP servers bind (``0.0.0.0`` in a namespace, ``127.0.0.1`` in tests).
       port, media_port   gpControl port (camera: 80) and media port (camera: 8080); 0 = ephemeral.
-      wol_port           Wake-on-LAN UDP port (camera: 9; some HERO5 firmware: 7); 0 = ephemeral.
+      wol_port           Wake-on-LAN UDP port (camera: 9, goprowifihack #65); 0 = ephemeral.
       wol_listen         address of the WoL listener; ``0.0.0.0`` so that broadcasts arrive.
       wifi_mac, bt_mac   the camera's Wi-Fi MAC (WoL target) and Bluetooth MAC (stand-in gatttool).
       fixture            real ``/gp/gpControl/status`` capture the answers are built from.
@@ -462,9 +467,17 @@ class LegacyGoPro:
       association_delay  seconds from BLE Wi-Fi-on to Wi-Fi up.
       boot_delay         seconds from wake (WoL, reboot) to status 82 system_ready = 1.
       start              ``awake`` (booted, ready), ``asleep`` (Wi-Fi on, camera asleep) or ``wifi-off``.
-      idle_wifi_off      seconds without any HTTP request (while not recording) after which the camera
-                         turns its Wi-Fi off and sleeps, as a HERO5–8 does after ~10 min (DESIGN.md
-                         "Field facts"); 0 = never.
+      idle_wifi_off      seconds after which an idle camera (not recording) turns its Wi-Fi off and
+                         sleeps, as a HERO5–8 does after ~10 min (DESIGN.md "Field facts"); 0 = never.
+      idle_wifi_off_policy  what restarts that time. ``"ignore-requests"`` (default, reported on
+                         HERO5: goprowifihack #101 "even if I constantly poll the camera status",
+                         #105 "an info request every minute ... the problem is the same"): only
+                         the AP coming up (BLE Wi-Fi-on, wake, reboot), a BLE Wi-Fi-on written while
+                         it is up (#101, 2018-07-01: Wi-Fi-on every minute kept it up) and recording
+                         (#101: "when not recording"); HTTP requests do not, and the AP also goes
+                         off while the camera sleeps (gopro-ble-py #1: "Wifi stays on for about 10
+                         mins after camera powers off"). ``"requests-reset"`` (unverified): every
+                         HTTP request restarts it too, and only an awake camera times out.
 
     ``start()`` binds everything and returns; ``close()`` stops it promptly; ``port``,
     ``media_port`` and ``wol_port`` are the bound ports after ``start()``.
@@ -484,9 +497,11 @@ class LegacyGoPro:
                  capabilities: str | os.PathLike | None = DEFAULT_CAPABILITIES,
                  delay_ms: float = 20.0, netdev: str | None = None,
                  association_delay: float = 2.0, boot_delay: float = 0.5, start: str = "awake",
-                 idle_wifi_off: float = 0.0):
+                 idle_wifi_off: float = 0.0, idle_wifi_off_policy: str = "ignore-requests"):
         if start not in ("awake", "asleep", "wifi-off"):
             raise ValueError(f"start must be awake, asleep or wifi-off, got {start!r}")
+        if idle_wifi_off_policy not in IDLE_POLICIES:
+            raise ValueError(f"idle_wifi_off_policy must be one of {IDLE_POLICIES}, got {idle_wifi_off_policy!r}")
         self.name = name
         self.listen = listen
         self._want_port, self._want_media_port, self._want_wol_port = port, media_port, wol_port
@@ -503,7 +518,9 @@ class LegacyGoPro:
         self.delay_ms = float(delay_ms)
         self._start_mode = start
         self.idle_wifi_off = float(idle_wifi_off)
+        self.idle_wifi_off_policy = idle_wifi_off_policy
         self._last_request = time.monotonic()
+        self._idle_since = self._last_request   # when the AP's idle time (re)started
 
         fixture_path = Path(fixture)
         try:
@@ -790,7 +807,7 @@ class LegacyGoPro:
         self.power = "on"
         self.system_ready = False
         self.booted_at = t
-        self._last_request = t
+        self._last_request = self._idle_since = t
         self.clients.clear()
         if self.sd_status == SD_ERROR:
             self.sd_status = SD_OK
@@ -816,11 +833,20 @@ class LegacyGoPro:
         self._event("wifi_off", t, cause=cause)
 
     def _idle_check(self) -> None:
-        """Timer: Wi-Fi off after ``idle_wifi_off`` seconds without a request, unless recording."""
+        """Timer: Wi-Fi off ``idle_wifi_off`` seconds into idleness, unless recording.
+
+        The idle time starts as ``idle_wifi_off_policy`` says (see the class docstring).
+        """
         now = time.monotonic()
         with self._lock:
-            idle = (self.wifi == "on" and self.power == "on" and self.record_started_at is None
-                    and now - self._last_request >= self.idle_wifi_off)
+            if self.record_started_at is not None:
+                self._idle_since = now              # recording: never idle; idle again from its end
+            if self.idle_wifi_off_policy == "requests-reset":
+                idle = (self.wifi == "on" and self.power == "on" and self.record_started_at is None
+                        and now - max(self._idle_since, self._last_request) >= self.idle_wifi_off)
+            else:
+                idle = (self.wifi == "on" and self.record_started_at is None
+                        and now - self._idle_since >= self.idle_wifi_off)
             if idle:
                 self._wifi_off("idle", now)
         if idle:
@@ -842,6 +868,7 @@ class LegacyGoPro:
                     return
                 self._wifi_pending = False
                 self.wifi = "on"
+                self._idle_since = time.monotonic()
                 self._event("wifi_on")
             self._after_wifi_change()
 
@@ -1170,13 +1197,17 @@ class LegacyGoPro:
         03170100 Wi-Fi off, 03010101/03010100 shutter on/off, 0105 sleep, 0118 HiLight.
         Emulator choices: a shutter or HiLight while asleep answers status 1 (error) and does
         nothing; unknown or malformed commands answer status 2 (invalid parameter).
-        With the ble_error fault set nothing is executed: ``{"ok": False, "error": <fault>}``.
+        With the ble_error fault set nothing is executed: ``{"ok": False, "error": <fault>}``,
+        except ``refuse``: the camera answers status 1 (``02 17 01`` for Wi-Fi-on) and does nothing.
         """
         try:
             cmd = bytes.fromhex(cmd_hex)
         except (ValueError, TypeError):
             return {"ok": False, "error": f"not hex: {cmd_hex!r}"}
         with self._lock:
+            if self._faults["ble_error"] == "refuse":   # the camera answers "refused", does nothing
+                self._event("ble", cmd=cmd.hex(), refused=True)
+                return {"ok": True, "response": bytes([2, cmd[1] if len(cmd) > 1 else 0, BLE_FAILED]).hex()}
             if self._faults["ble_error"]:
                 return {"ok": False, "error": self._faults["ble_error"]}
         t = time.monotonic()
@@ -1185,6 +1216,7 @@ class LegacyGoPro:
         with self._lock:
             self._event("ble", t, cmd=cmd.hex())
             if cmd == BLE_WIFI_ON:
+                self._idle_since = t                # an AP already up stays up (reported, #101)
                 self._wifi_on_later()
             elif cmd == BLE_WIFI_OFF:
                 wifi_changed = self.wifi == "on"
@@ -1252,6 +1284,7 @@ class LegacyGoPro:
                 if wifi_was_off:
                     self.wifi = "on"
                     self._event("wifi_on", t, cause="reboot")
+                self._idle_since = t
                 self._boot("reboot", t)
 
                 def after() -> None:
@@ -1366,7 +1399,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--boot-delay", type=float, default=0.5)
     p.add_argument("--start", choices=("asleep", "awake", "wifi-off"), default="awake")
     p.add_argument("--idle-wifi-off", type=float, default=0.0,
-                   help="seconds without requests before Wi-Fi turns off (real HERO5-8: ~600); 0 = never")
+                   help="seconds of idleness before Wi-Fi turns off (real HERO5-8: ~600); 0 = never")
+    p.add_argument("--idle-wifi-off-policy", choices=IDLE_POLICIES, default="ignore-requests",
+                   help="ignore-requests: HTTP polling does not keep Wi-Fi up (reported on HERO5); "
+                        "requests-reset: every request restarts the idle time (unverified)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -1381,7 +1417,8 @@ def main(argv: list[str] | None = None) -> int:
                       wifi_mac=args.wifi_mac, bt_mac=args.bt_mac, fixture=args.fixture,
                       capabilities=None if args.capabilities == "none" else args.capabilities,
                       delay_ms=args.delay_ms, netdev=args.netdev, association_delay=args.association_delay,
-                      boot_delay=args.boot_delay, start=args.start, idle_wifi_off=args.idle_wifi_off)
+                      boot_delay=args.boot_delay, start=args.start, idle_wifi_off=args.idle_wifi_off,
+                      idle_wifi_off_policy=args.idle_wifi_off_policy)
     return run_until_signalled(cam)
 
 

@@ -1,7 +1,10 @@
 """Stand-in gatttool (camrig/emulator/gatttool) against an in-process emulated camera.
 
 Driven through a pty with pexpect, as camrig/ble/gatttool.py drives the real one. The expected
-lines are BlueZ 5 gatttool's (attrib/gatttool.c, attrib/interactive.c).
+lines are BlueZ ≥ 5.55 gatttool's (attrib/gatttool.c, attrib/interactive.c, btio/btio.c, attrib/att.c
+at bluez/bluez 690c16df6; the stand-in's docstring cites the lines). Tests marked "issue 8 item 7"
+fail on the stand-in before it printed colours, ``connect to <MAC>:`` errors, the ATT table and
+notifications.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from camrig.emulator import legacy_gopro as lg
 
 GATTTOOL = str(Path(lg.__file__).with_name("gatttool"))
 BT_MAC = "C0:FF:EE:00:00:01"
-PROMPT = f"[{BT_MAC}][LE]> "
+PROMPT = f"[{BT_MAC}][LE]> "                                    # not connected: no colour
+CPROMPT = f"\x1b[0;94m[{BT_MAC}]\x1b[0m[LE]> "                    # connected: MAC in COLOR_BLUE
+ERROR = "\x1b[0;91mError: \x1b[0m"                                 # interactive.c:64-65
+FAILED = "\x1b[0;91mCommand Failed: \x1b[0m"                       # interactive.c:67-68
+CONNECT_TO = f"connect to {BT_MAC}: "                               # btio.c:232/2138 (BlueZ >= 5.55)
+UUID = "b5f900{}-aa8d-11e3-9046-0002a5d5c51b"
 TIMEOUT = 10          # generous: only to fail instead of hanging
 
 
@@ -91,7 +99,7 @@ def test_executable_with_env_python_shebang_and_stdlib_only():
 
 @pytest.mark.parametrize("args", [
     ["-i", "hci0", "-t", "random", "-b", BT_MAC, "--char-write-req", "-a", "0x2f", "-n", "03170101"],
-    ["-b", BT_MAC, "--char-write-req", "--handle=0x33", "--value=03170101"],
+    ["-b", BT_MAC, "--char-write-req", "--handle=2f", "--value=03170101"],
     ["-t", "public", "--device", BT_MAC.lower(), "--char-write-req", "-a0x002f", "-n03170101"],
 ])
 def test_one_shot_wifi_on(cam, env, args):
@@ -102,22 +110,28 @@ def test_one_shot_wifi_on(cam, env, args):
     assert [e["cmd"] for e in cam.state()["events"] if e["what"] == "ble"] == ["03170101"]
 
 
-def test_one_shot_invalid_handle(cam, env):
-    code, out = one_shot(env, "-b", BT_MAC, "--char-write-req", "-a", "0x30", "-n", "03170101")
-    assert (code, out) == (1, "Characteristic Write Request failed: Invalid handle\n")
+@pytest.mark.parametrize("handle, error", [
+    ("0x99", "Invalid handle"),                  # no attribute there
+    ("0x33", "Attribute can't be written"),      # GP-0074's declaration: 0x33 is not GP-0072 here
+    ("0x31", "Attribute can't be written"),      # GP-0073's value: notify only
+])
+def test_one_shot_wrong_handles(cam, env, handle, error):
+    code, out = one_shot(env, "-b", BT_MAC, "--char-write-req", "-a", handle, "-n", "03170101")
+    assert (code, out) == (1, f"Characteristic Write Request failed: {error}\n")
     assert not [e for e in cam.state()["events"] if e["what"] == "ble"]
 
 
 def test_one_shot_camera_out_of_range(env):
     code, out = one_shot(env, "-b", BT_MAC, "--char-write-req", "-a", "0x2f", "-n", "03170101")
-    assert (code, out) == (1, "connect error: Connection refused (111)\n")
+    assert (code, out) == (1, CONNECT_TO + "Connection refused (111)\n")
 
 
 @pytest.mark.parametrize("error, line", [
-    ("enosys", "connect error: Function not implemented (38)"),
-    ("busy", "connect error: Device or resource busy (16)"),
-    ("refused", "connect error: Connection refused (111)"),
+    ("enosys", CONNECT_TO + "Function not implemented (38)"),
+    ("busy", CONNECT_TO + "Device or resource busy (16)"),
+    ("refused", CONNECT_TO + "Connection refused (111)"),
     ("auth", "Characteristic Write Request failed: Attribute requires authentication before read/write"),
+    ("encrypt", "Characteristic Write Request failed: Encryption required before read/write"),
 ])
 def test_one_shot_ble_errors(cam, env, error, line):
     cam.fault("ble_error", error=error)
@@ -149,18 +163,35 @@ def test_one_shot_usage_errors(env, args, line):
 # --------------------------------------------------------------------------- interactive form
 
 
-def test_interactive_dialogue(cam, env):
+def connected(env):
     child = interactive(env)
     child.sendline("connect")
-    child.expect_exact(f"Attempting to connect to {BT_MAC}")
-    child.expect_exact("Connection successful")
-    child.expect_exact(PROMPT)
+    child.expect_exact(f"Attempting to connect to {BT_MAC}\r\n")
+    child.expect_exact("Connection successful\r\n")
+    child.expect_exact(CPROMPT)
+    return child
+
+
+def test_interactive_dialogue(cam, env):
+    """Issue 8 item 7: discovery lines, the CCCD write, and the camera's answer as a notification."""
+    child = connected(env)
+    child.sendline(f"characteristics 0x0001 0xffff {UUID.format('72')}")
+    child.expect_exact(f"handle: 0x002e, char properties: 0x08, char value handle: 0x002f, uuid: "
+                       f"{UUID.format('72')}\r\n")
+    child.sendline(f"characteristics 0x0001 0xffff {UUID.format('73')}")
+    child.expect_exact(f"handle: 0x0030, char properties: 0x10, char value handle: 0x0031, uuid: "
+                       f"{UUID.format('73')}\r\n")
+    child.sendline("char-desc 0x0031 0x0033")
+    child.expect_exact(f"handle: 0x0031, uuid: {UUID.format('73')}\r\n"
+                       "handle: 0x0032, uuid: 00002902-0000-1000-8000-00805f9b34fb\r\n"
+                       "handle: 0x0033, uuid: 00002803-0000-1000-8000-00805f9b34fb\r\n")
+    child.sendline("char-write-req 0x0032 0100")
+    child.expect_exact("Characteristic value was written successfully\r\n" + CPROMPT)
     child.sendline("char-write-req 0x2f 03170101")
-    child.expect_exact("Characteristic value was written successfully")
-    child.expect_exact(PROMPT)
-    child.sendline("char-write-req 0x33 03010101")     # handle 0x33 reaches GP-0072 too
-    child.expect_exact("Characteristic value was written successfully")
-    child.expect_exact(PROMPT)
+    child.expect_exact("Characteristic value was written successfully\r\n" + CPROMPT +
+                       "Notification handle = 0x0031 value: 02 17 00 \r\n" + CPROMPT)
+    child.sendline("char-write-req 0x2f 03010101")     # shutter while asleep: the camera says 01
+    child.expect_exact("Notification handle = 0x0031 value: 02 01 01 \r\n")
     child.sendline("disconnect")
     child.expect_exact(PROMPT)
     child.sendline("exit")
@@ -172,20 +203,65 @@ def test_interactive_dialogue(cam, env):
     assert wait_for(lambda: cam.state()["wifi"] == "on")
 
 
-def test_interactive_prompt_is_exact_and_not_followed_by_a_newline(cam, env):
-    child = interactive(env)
+def test_no_notification_until_the_cccd_is_written_on_this_connection(cam, env):
+    """The ATT acknowledgement alone; subscriptions are not kept across connections (Open GoPro
+    BLE spec, "BLE Setup")."""
+    child = connected(env)
+    child.sendline("char-write-req 0x0032 0100")
+    child.expect_exact("Characteristic value was written successfully")
+    child.sendline("disconnect")
+    child.sendline("connect")
+    child.expect_exact("Connection successful")
+    child.sendline("char-write-req 0x2f 03170101")
+    child.expect_exact("Characteristic value was written successfully\r\n" + CPROMPT)
+    assert child.expect_exact(["Notification", pexpect.TIMEOUT], timeout=0.5) == 1
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    assert [e["cmd"] for e in cam.state()["events"] if e["what"] == "ble"] == ["03170101"]
+
+
+def test_characteristics_not_found(cam, env):
+    child = connected(env)
+    child.sendline(f"characteristics 0x0001 0xffff {UUID.format('99')}")
+    child.expect_exact(ERROR + "Discover all characteristics failed: No attribute found within the given range")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+
+
+def test_table_shift_moves_every_handle(cam, env):
+    child = interactive(dict(env, GOPRO_EMU_ATT_SHIFT="8"))
+    child.sendline("connect")
+    child.expect_exact("Connection successful")
+    child.sendline(f"characteristics 0x0001 0xffff {UUID.format('72')}")
+    child.expect_exact(f"handle: 0x0036, char properties: 0x08, char value handle: 0x0037, uuid: "
+                       f"{UUID.format('72')}")
+    child.sendline("char-write-req 0x2f 03170101")     # GP-0004 now: written, but not the command
+    child.expect_exact("Characteristic value was written successfully")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    assert not [e for e in cam.state()["events"] if e["what"] == "ble"]
+
+
+def test_interactive_prompt_is_exact_and_lines_are_echoed_like_readline(cam, env):
+    child = pexpect.spawn(GATTTOOL, ["-t", "random", "-b", BT_MAC, "-I"], env=env, encoding="utf-8",
+                          timeout=TIMEOUT, echo=False)
+    child.expect_exact(PROMPT)
+    assert child.before == ""                      # the prompt is the first thing, no newline after it
     child.sendline("")
-    assert child.expect_exact([PROMPT, "\n"]) == 0
+    child.expect_exact("\r\n" + PROMPT)            # readline echoes the (empty) line
+    child.sendline("disconnect")
+    child.expect_exact("disconnect\r\n" + PROMPT)
     child.sendline("quit")
     child.expect(pexpect.EOF)
 
 
 @pytest.mark.parametrize("error, line", [
-    ("enosys", "Error: connect error: Function not implemented (38)"),
-    ("busy", "Error: connect error: Device or resource busy (16)"),
-    ("refused", "Error: connect error: Connection refused (111)"),
+    ("enosys", ERROR + CONNECT_TO + "Function not implemented (38)"),
+    ("busy", ERROR + CONNECT_TO + "Device or resource busy (16)"),
+    ("refused", ERROR + CONNECT_TO + "Connection refused (111)"),
 ])
 def test_interactive_connect_errors(cam, env, error, line):
+    """Issue 8 item 7: coloured "Error: " and btio's "connect to <MAC>: …" (BlueZ ≥ 5.55)."""
     cam.fault("ble_error", error=error)
     child = interactive(env)
     child.sendline("connect")
@@ -193,7 +269,7 @@ def test_interactive_connect_errors(cam, env, error, line):
     assert child.expect_exact([line, "Connection successful"]) == 0
     child.expect_exact(PROMPT)
     child.sendline("char-write-req 0x2f 03170101")
-    child.expect_exact("Command Failed: Disconnected")
+    child.expect_exact(FAILED + "Disconnected")
     child.sendline("exit")
     child.expect(pexpect.EOF)
 
@@ -201,22 +277,51 @@ def test_interactive_connect_errors(cam, env, error, line):
 def test_interactive_out_of_range(env):
     child = interactive(env)
     child.sendline("connect")
-    child.expect_exact("Error: connect error: Connection refused (111)")
+    child.expect_exact(ERROR + CONNECT_TO + "Connection refused (111)")
     child.sendline("exit")
     child.expect(pexpect.EOF)
 
 
-def test_interactive_auth_error_on_write(cam, env):
-    cam.fault("ble_error", error="auth")
-    child = interactive(env)
-    child.sendline("connect")
-    child.expect_exact("Connection successful")
+@pytest.mark.parametrize("error, text", [("auth", "Attribute requires authentication before read/write"),
+                                         ("encrypt", "Encryption required before read/write")])
+def test_interactive_pairing_errors_on_write(cam, env, error, text):
+    cam.fault("ble_error", error=error)
+    child = connected(env)
+    child.sendline("char-write-req 0x0032 0100")
+    child.expect_exact(f"{ERROR}Characteristic Write Request failed: {text}")
     child.sendline("char-write-req 0x2f 03170101")
-    child.expect_exact("Error: Characteristic Write Request failed: "
-                       "Attribute requires authentication before read/write")
+    child.expect_exact(f"{ERROR}Characteristic Write Request failed: {text}")
     child.sendline("exit")
     child.expect(pexpect.EOF)
     assert not [e for e in cam.state()["events"] if e["what"] == "ble"]
+
+
+def test_interactive_dropped_link(cam, env):
+    """Issue 8 item 7: the link drops after connecting; the next command fails at once."""
+    cam.fault("ble_error", error="drop")
+    child = interactive(env)
+    child.sendline("connect")
+    child.expect_exact("Connection successful\r\n" + PROMPT)      # prompt without colour: disconnected
+    child.sendline("char-write-req 0x2f 03170101")
+    child.expect_exact(FAILED + "Disconnected\r\n")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    assert not [e for e in cam.state()["events"] if e["what"] == "ble"]
+
+
+def test_interactive_refusal_is_the_cameras_answer(cam, env):
+    """The write is acknowledged at ATT level; the camera's answer says 01 (refused)."""
+    cam.fault("ble_error", error="refuse")
+    child = connected(env)
+    child.sendline("char-write-req 0x0032 0100")
+    child.expect_exact("Characteristic value was written successfully")
+    child.sendline("char-write-req 0x2f 03170101")
+    child.expect_exact("Characteristic value was written successfully\r\n" + CPROMPT +
+                       "Notification handle = 0x0031 value: 02 17 01 \r\n")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    time.sleep(0.3)
+    assert cam.state()["wifi"] == "off"
 
 
 def test_interactive_hang(cam, env):
@@ -233,16 +338,18 @@ def test_interactive_invalid_handles_and_values(cam, env):
     child = interactive(env)
     child.sendline("connect")
     child.expect_exact("Connection successful")
+    child.sendline("char-write-req 0x99 03170101")
+    child.expect_exact(ERROR + "Characteristic Write Request failed: Invalid handle")
     child.sendline("char-write-req 0x30 03170101")
-    child.expect_exact("Error: Characteristic Write Request failed: Invalid handle")
+    child.expect_exact(ERROR + "Characteristic Write Request failed: Attribute can't be written")
     child.sendline("char-write-req zz 03170101")
-    child.expect_exact("Error: Invalid handle: zz")
+    child.expect_exact(ERROR + "A valid handle is required")
     child.sendline("char-write-req 0x2f 0")
-    child.expect_exact("Error: Invalid value")
+    child.expect_exact(ERROR + "Invalid value")
     child.sendline("char-write-req 0x2f")
     child.expect_exact("Usage: char-write-req <handle> <new value>")
     child.sendline("frobnicate")
-    child.expect_exact("frobnicate: command not found")
+    child.expect_exact(ERROR + "frobnicate: command not found")
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
@@ -254,7 +361,7 @@ def test_interactive_camera_errors_can_change_between_connects(cam, env):
     child = interactive(env)
     cam.fault("ble_error", error="busy")
     child.sendline("connect")
-    child.expect_exact("Error: connect error: Device or resource busy (16)")
+    child.expect_exact(ERROR + CONNECT_TO + "Device or resource busy (16)")
     cam.fault("ble_error", error=None)
     child.sendline("connect")
     child.expect_exact("Connection successful")
