@@ -16,11 +16,10 @@ venv: $(VENV)/.installed
 # GoPro's SDK (open-gopro) in a test-only venv of its own: it pins bleak==0.22.3, the daemon needs
 # bleak>=3 (requirements-sdk.txt). tests/clients/test_open_gopro_sdk.py runs it; skipped without it.
 SDK_VENV := .venv-sdk
+# A failed install does not stop `make test`: the SDK test then skips and says why.
 $(SDK_VENV)/.installed: requirements-sdk.txt
-	$(PYTHON) -m venv $(SDK_VENV)
-	$(SDK_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SDK_VENV)/bin/python -m pip install --quiet -r requirements-sdk.txt
-	touch $@
+	@if $(PYTHON) -m venv $(SDK_VENV) && $(SDK_VENV)/bin/python -m pip install --quiet -r requirements-sdk.txt; \
+	then touch $@; else echo "WARNING: .venv-sdk (open-gopro) not installed; tests/clients/test_open_gopro_sdk.py will skip" >&2; fi
 
 sdk-venv: $(SDK_VENV)/.installed
 
