@@ -62,7 +62,9 @@ control socket and faults, same event log — with the Open GoPro differences:
   answers on HERO12/HERO13 only (404 elsewhere, unverified), ``/gopro/camera/get_date_time``
   on HERO11+ (``{"date", "time", "tzone", "dst"}``), ``/gopro/camera/analytics/set_client_info``
   on all, ``/gopro/media/list`` (MediaList: ``n``, ``cre``, ``mod``, ``s`` as strings, ``ls``),
-  ``/gopro/media/hilight/moment`` (HERO10+; 500 ``{}`` when not recording, as the file says).
+  ``/gopro/media/hilight/moment`` (HERO10+; 500 ``{}`` when not recording, as the file says),
+  ``/gopro/camera/setting?setting=ID&option=N`` with the settings and options the file lists per
+  model (a refusal is the file's 403Setting body).
   On USB a request without a Host header answers ``403`` ``text/plain`` "Error 403: Forbidden" /
   "Connection forbidden" and closes (reported on a HERO11 v02.01, gopro/OpenGoPro issue #305;
   switch ``usb_require_host``, on by default, off: any request is served). Switch
@@ -74,6 +76,7 @@ Run it: ``python -m camrig.emulator.open_gopro --model hero12 --name bumper --co
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import re
@@ -94,6 +97,14 @@ from .legacy_gopro import (_ControlHandler, _ControlServer, _HttpServer, _Handle
 log = logging.getLogger("camrig.emulator.open_gopro")
 
 STATE_FIXTURE = captures.path(captures.OPEN_GOPRO_STATE)
+OPENAPI = captures.path(captures.OPEN_GOPRO_OPENAPI)
+_SETTINGS_CACHE: dict[str, dict] = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _openapi_paths() -> dict:
+    """The OpenAPI file's ``paths`` (read once)."""
+    return json.loads(Path(OPENAPI).read_text())["paths"]
 
 MODELS = ("hero9", "hero10", "hero11", "hero12", "hero13")
 #: /gopro/camera/info model_name and model_number (Open GoPro BLE spec, "Supported Cameras").
@@ -121,6 +132,36 @@ CONNECT_ERRORS = {"enosys": "Function not implemented (38)", "busy": "Device or 
                   "refused": "Connection refused (111)"}
 _DATE_RE = re.compile(r"^(\d{4})_(\d{1,2})_(\d{1,2})$")
 _TIME_RE = re.compile(r"^(\d{1,2})_(\d{1,2})_(\d{1,2})$")
+
+
+def settings_for(model: str) -> dict[int, dict[int, str]]:
+    """``{setting id: {option id: display name}}`` the OpenAPI file lists for ``model``: the
+    ``GPCAMERA_CHANGE_SETTING::ID`` operations whose ``x-supported-cameras`` name it, and of each
+    the options whose ``x-option-metadata`` name it (names from ``x-enumDescriptions``)."""
+    if model not in _SETTINGS_CACHE:
+        name = MODEL_INFO[model][0]
+        out: dict[int, dict[int, str]] = {}
+        for path, item in _openapi_paths().items():
+            op = item.get("get") or {}
+            if not str(op.get("operationId", "")).startswith("GPCAMERA_CHANGE_SETTING::"):
+                continue
+            if name not in op.get("x-supported-cameras", ()):
+                continue
+            schema = next((prm["schema"] for prm in op.get("parameters", ()) if prm.get("name") == "option"), {})
+            names = schema.get("x-enumDescriptions", {})
+            meta = schema.get("x-option-metadata", {})
+            out[int(path.rpartition("=")[2])] = {int(o): str(names.get(str(o), o)) for o in schema.get("enum", ())
+                                                 if name in meta.get(str(o), ())}
+        _SETTINGS_CACHE[model] = out
+    return _SETTINGS_CACHE[model]
+
+
+def settings_for_all_options(setting: int) -> set[int]:
+    """Every option id setting ``setting`` has in the OpenAPI file, on any model."""
+    key = f"/gopro/camera/setting?setting={setting}"
+    op = _openapi_paths().get(key, {}).get("get", {})
+    schema = next((prm["schema"] for prm in op.get("parameters", ()) if prm.get("name") == "option"), {})
+    return {int(o) for o in schema.get("enum", ())}
 
 
 class _BleSession:
@@ -294,6 +335,7 @@ class OpenGoPro(LegacyGoPro):
         if self.model != "hero9":
             st[S_CAMERA_CONTROL] = self.camera_control
         with self._lock:
+            doc["settings"].update(self._settings)
             st[S_PRESET_GROUP] = self.preset_group
             st[S_FLAT_MODE] = GROUP_FLAT_MODE[self.preset_group]
             if time.monotonic() < self.preset_busy_until:
@@ -446,6 +488,8 @@ class OpenGoPro(LegacyGoPro):
                 if result == "capturing":
                     return 500, {}          # unverified shape; refused while encoding
                 return 200, {}
+            if path == "/gopro/camera/setting":
+                return self._setting(params, t)
             if path == "/gopro/media/list":
                 return 200, self.media_list()
             if path == "/gopro/media/hilight/moment":
@@ -491,6 +535,42 @@ class OpenGoPro(LegacyGoPro):
         self._tz = (params.get("tzone"), params.get("dst"))
         self._event("date_time", t, value=when.isoformat(), via="http",
                     tzone=params.get("tzone"), dst=params.get("dst"))
+        return 200, {}
+
+    def _setting(self, params: dict, t: float):
+        """``/gopro/camera/setting?setting=ID[&option=N]`` (GPCAMERA_CHANGE_SETTING::ID): without
+        ``option`` ``200 {"option": current}``; a set ``200 {}``; a refusal ``403`` with the
+        file's 403Setting body ``{"error", "setting_id", "option_id", "supported_options":
+        [{"id", "display_name"}]}``: error 2 for a setting this model does not list, 4 for an
+        option the setting does not have, 3 for one this model does not list, 1 while encoding
+        ("the camera will reject requests to change settings while encoding"; the code is
+        unverified). Hold the lock."""
+        try:
+            sid = int(params.get("setting", ""))
+            option = int(params["option"]) if "option" in params else None
+        except ValueError:
+            return 400, {}
+        table = settings_for(self.model)
+        options = table.get(sid)
+
+        def refuse(code: int):
+            self._event("setting_refused", t, id=sid, option=option, error=code)
+            return 403, {"error": code, "setting_id": sid, "option_id": option,
+                         "supported_options": [{"id": o, "display_name": n} for o, n in (options or {}).items()]}
+        if options is None:
+            return refuse(2)
+        if option is None:
+            return 200, {"option": int(self._settings.get(str(sid), self._base_settings.get(str(sid), 0)))}
+        every = settings_for_all_options(sid)
+        if option not in every:
+            return refuse(4)
+        if option not in options:
+            return refuse(3)
+        if self.record_started_at is not None:
+            return refuse(1)
+        self._settings[str(sid)] = option
+        self._activity(None, t)     # "sets a setting": resets the Auto Power Down timer
+        self._event("setting", t, id=sid, value=option)
         return 200, {}
 
     def _date_time_document(self) -> dict:

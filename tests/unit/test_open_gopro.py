@@ -1073,3 +1073,25 @@ def test_ble_only_camera_found_in_photo_records_video_after_the_trigger(ble_loop
         worker.stop()
         session.disconnect()
         cam.close()
+
+
+def test_emulated_settings_follow_the_openapi_model_lists_and_403_shape():
+    """Setting 2 (Video Resolution): option 24 (5K) lists HERO9 Black only, 100 (5.3K) HERO10-13,
+    999 is no option at all; setting 150 lists HERO11 Black only (OpenAPI x-option-metadata,
+    x-supported-cameras; 403Setting body)."""
+    from camrig.emulator.open_gopro import OpenGoPro
+    with OpenGoPro("c", model="hero12", delay_ms=0) as cam:
+        assert _get(cam, "/gopro/camera/setting?setting=2&option=100") == (200, b"{}")
+        assert json.loads(_get(cam, "/gopro/camera/setting?setting=2")[1]) == {"option": 100}
+        assert json.loads(_get(cam, "/gopro/camera/state")[1])["settings"]["2"] == 100
+        code, body = _get(cam, "/gopro/camera/setting?setting=2&option=24")
+        doc = json.loads(body)
+        assert code == 403 and (doc["error"], doc["setting_id"], doc["option_id"]) == (3, 2, 24)
+        assert {"id": 100, "display_name": "5.3K"} in doc["supported_options"]
+        assert json.loads(_get(cam, "/gopro/camera/setting?setting=2&option=999")[1])["error"] == 4
+        assert json.loads(_get(cam, "/gopro/camera/setting?setting=150&option=0")[1])["error"] == 2
+        _get(cam, "/gopro/camera/shutter/start")
+        code, body = _get(cam, "/gopro/camera/setting?setting=2&option=9")
+        assert code == 403 and json.loads(body)["error"] == 1     # while encoding (code unverified)
+    with OpenGoPro("c", model="hero9", delay_ms=0) as cam:
+        assert _get(cam, "/gopro/camera/setting?setting=2&option=24")[0] == 200
