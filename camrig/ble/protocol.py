@@ -41,6 +41,12 @@ Sources (Open GoPro BLE specification, gopro.github.io/OpenGoPro/ble):
   ``[query id][result]`` then ``[status id][length][value]`` triples.
 - "ID Tables" → "Command IDs": 0x01 Set Shutter, 0x05 Sleep, 0x0D Set Date Time
   (year uint16, month, day, hour, minute, second), 0x17 Set AP Control.
+- "Commands Quick Reference" (BLE spec 2.0 command table; the tutorial "Send BLE Commands" logs the
+  same bytes): 0x3E "Presets: Load Group", Video ``04 3E 02 03 E8``, Photo ``04 3E 02 03 E9``,
+  Timelapse ``04 3E 02 03 EA`` (a 2-byte big-endian preset group id, EnumPresetGroup 1000/1001/1002),
+  answered ``02 3E 00``; listed for HERO9 Black and later (Photo/Timelapse not on HERO11 Mini).
+- "ID Tables" → "Status IDs" (and OpenAPI ``components.schemas.State``): 89 Flatmode (int8,
+  EnumFlatMode), 96 Preset Group (int32, EnumPresetGroup), 97 Preset (int32).
 - "ID Tables" → "Query IDs": 0x13 Get Status Values, 0x53 Register for Status Value Updates,
   0x93 the camera's asynchronous status value notification.
 - "State Management" → "Keep Alive": write setting 0x5B (91) value 0x42 (66) to GP-0074, i.e.
@@ -88,6 +94,13 @@ CMD_SLEEP = 0x05
 CMD_DATE_TIME = 0x0D
 CMD_AP_CONTROL = 0x17
 CMD_GET_HARDWARE_INFO = 0x3C
+CMD_LOAD_PRESET_GROUP = 0x3E      # "Presets: Load Group"
+#: EnumPresetGroup (OpenAPI components.schemas.EnumPresetGroup; BLE spec protobuf enums).
+PRESET_GROUP_VIDEO, PRESET_GROUP_PHOTO, PRESET_GROUP_TIMELAPSE = 1000, 1001, 1002
+PRESET_GROUPS = (PRESET_GROUP_VIDEO, PRESET_GROUP_PHOTO, PRESET_GROUP_TIMELAPSE)
+STATUS_FLAT_MODE = 89             # Flatmode, EnumFlatMode
+STATUS_PRESET_GROUP = 96          # Preset Group, EnumPresetGroup
+STATUS_PRESET = 97                # Preset id
 FEATURE_COMMAND = 0xF1            # Protobuf feature "Command" (Set Camera Control …)
 ACTION_SET_CAMERA_CONTROL = 0x69
 ACTION_SET_CAMERA_CONTROL_RSP = 0xE9
@@ -248,6 +261,15 @@ def date_time(when: dt.datetime) -> bytes:
         raise ValueError(f"year {when.year} cannot be sent")
     return tlv_command(CMD_DATE_TIME, when.year.to_bytes(2, "big")
                        + bytes([when.month, when.day, when.hour, when.minute, when.second]))
+
+
+def load_preset_group(group: int) -> bytes:
+    """Presets: Load Group: ``3E 02`` + the group id as 2 bytes big-endian; the video group (1000)
+    is ``3E 02 03 E8`` (packet ``04 3E 02 03 E8``, answer ``02 3E 00``). ValueError for an id
+    outside 0..65535."""
+    if not 0 <= group <= 0xFFFF:
+        raise ValueError(f"preset group id {group} does not fit two bytes")
+    return tlv_command(CMD_LOAD_PRESET_GROUP, group.to_bytes(2, "big"))
 
 
 def get_hardware_info() -> bytes:

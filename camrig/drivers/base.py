@@ -23,12 +23,15 @@ Every method raises CameraUnreachable, CameraRejected or LinkError, naming the c
 
 Camera mode ("Always video", issue 17): a camera left in photo or time-lapse mode takes a
 photo (or a time-lapse) on every shutter. A driver that can read and set the mode reports it in
-:class:`CameraStatus` (``mode``/``sub_mode``, gpControl statuses 43/44, so that
-:attr:`CameraStatus.in_video_mode` is True or False) and has ``select_video()``, which puts the
-camera in plain video mode; the worker calls it whenever a status says the camera is not in
-video mode and it is not encoding (never while recording), and before a shutter on. A driver
-without ``select_video`` (Open GoPro, for now) reports ``in_video_mode`` None and the worker
-leaves its mode alone: nothing pretends a mode was set.
+:class:`CameraStatus` — gpControl (HERO5–8): ``mode``/``sub_mode``, statuses 43/44; Open GoPro
+(HERO9–13): ``preset_group``, status 96 "Preset Group" (EnumPresetGroup 1000 video, 1001 photo,
+1002 time-lapse), and ``flat_mode``, status 89 (OpenAPI ``components.schemas.State``) — so that
+:attr:`CameraStatus.in_video_mode` is True or False, and has ``select_video()``, which puts the
+camera in plain video mode (gpControl ``sub_mode?mode=0&sub_mode=0``; Open GoPro: load the video
+preset group). The worker calls it whenever a status says the camera is not in video mode and
+it is not encoding (never while recording), and before a shutter on. A driver without
+``select_video`` reports ``in_video_mode`` None and the worker leaves its mode alone: nothing
+pretends a mode was set.
 """
 
 from __future__ import annotations
@@ -68,6 +71,18 @@ MODE_NAMES = {
 }
 _MODE_GROUPS = {0: "video", 1: "photo", 2: "multishot", 3: "broadcast", 4: "playback", 5: "setup", 6: "audio"}
 
+#: Open GoPro status 96 "Preset Group" values (OpenAPI components.schemas.EnumPresetGroup).
+PRESET_GROUP_VIDEO = 1000
+PRESET_GROUP_NAMES = {1000: "video", 1001: "photo", 1002: "time-lapse", 2000: "general"}
+#: Open GoPro status 89 "Flatmode" values by name (OpenAPI components.schemas.EnumFlatMode).
+FLAT_MODE_NAMES = {
+    4: "playback", 5: "setup", 12: "video", 13: "time-lapse video", 15: "looping", 16: "photo",
+    17: "photo", 18: "night photo", 19: "burst", 20: "time-lapse photo", 21: "night-lapse photo",
+    22: "broadcast record", 23: "broadcast", 24: "TimeWarp", 25: "live burst",
+    26: "night-lapse video", 27: "slo-mo", 28: "idle", 29: "star trails", 30: "light painting",
+    31: "light trail", 32: "burst slo-mo",
+}
+
 
 @dataclass(frozen=True)
 class CameraStatus:
@@ -79,8 +94,9 @@ class CameraStatus:
     charging), ``remaining_space_kb`` (54, KB), ``remaining_video_s`` (35,
     seconds), ``video_progress_s`` (13, seconds), ``next_poll_ms`` (60,
     milliseconds), ``system_ready`` (82; None when the firmware lacks it),
-    ``system_busy`` (8), ``mode`` (43) and ``sub_mode`` (44) in gpControl numbering
-    (None when the driver does not report a mode: Open GoPro, for now). ``raw`` keeps the whole
+    ``system_busy`` (8), ``mode`` (43) and ``sub_mode`` (44) in gpControl numbering (None
+    elsewhere), ``preset_group`` (Open GoPro 96: 1000 video, 1001 photo, 1002 time-lapse) and
+    ``flat_mode`` (Open GoPro 89, EnumFlatMode; None elsewhere). ``raw`` keeps the whole
     ``status`` object.
     """
 
@@ -96,6 +112,8 @@ class CameraStatus:
     next_poll_ms: int | None = None
     mode: int | None = None
     sub_mode: int | None = None
+    preset_group: int | None = None
+    flat_mode: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -117,21 +135,29 @@ class CameraStatus:
 
     @property
     def in_video_mode(self) -> bool | None:
-        """True in plain video (mode 0, sub-mode 0: not time-lapse video, looping, TimeWarp),
-        False in any other mode, None when the mode is not reported (``mode`` None).
-
-        A missing sub-mode (``sub_mode`` None) with mode 0 counts as video.
+        """gpControl: True in plain video (mode 0, sub-mode 0: not time-lapse video, looping,
+        TimeWarp), False in any other mode; a missing sub-mode with mode 0 counts as video.
+        Open GoPro: True in the video preset group (status 96 = 1000), False in any other
+        group; whichever video preset is loaded in it (looping, slo-mo…) counts as video, since
+        loading the group is all the daemon does. None when neither is reported.
         """
-        if self.mode is None:
-            return None
-        return self.mode == MODE_VIDEO and self.sub_mode in (None, SUB_MODE_VIDEO)
+        if self.mode is not None:
+            return self.mode == MODE_VIDEO and self.sub_mode in (None, SUB_MODE_VIDEO)
+        if self.preset_group is not None:
+            return self.preset_group == PRESET_GROUP_VIDEO
+        return None
 
     @property
     def mode_name(self) -> str | None:
         """The mode for people: ``'video'``, ``'photo'``, ``'time-lapse video'``…; ``'mode 7/1'``
-        for a pair this table does not know; None when the mode is not reported."""
+        for a gpControl pair this table does not know. Open GoPro: the flat mode's name (status
+        89) when known, else the preset group's (``'time-lapse'``, ``'preset group 1234'``).
+        None when no mode is reported."""
         if self.mode is None:
-            return None
+            if self.preset_group is None:
+                return FLAT_MODE_NAMES.get(self.flat_mode) if self.flat_mode is not None else None
+            flat = FLAT_MODE_NAMES.get(self.flat_mode) if self.flat_mode is not None else None
+            return flat or PRESET_GROUP_NAMES.get(self.preset_group, f"preset group {self.preset_group}")
         name = MODE_NAMES.get((self.mode, self.sub_mode)) or MODE_NAMES.get((self.mode, None))
         if name:
             return name

@@ -10,9 +10,19 @@ specification for the BLE side (:mod:`camrig.ble.protocol`).
   through its BLE session instead. Status is ``/gopro/camera/state``, whose ``status`` object is
   keyed by the same ids as gpControl's (10 Encoding, 8 Busy, 33 Primary Storage −1…8, 35
   Remaining Video Time s, 54 SD Card Remaining KB, 60 Minimum Status Poll Period ms, 70 Internal
-  Battery Percentage, 82 Ready).
+  Battery Percentage, 82 Ready, 89 Flatmode, 96 Preset Group).
 - :class:`OpenGoProBleDriver` — everything over BLE (``control = "ble"``): shutter, Get Status
-  Values (0x13), keep-alive, date/time, sleep.
+  Values (0x13), keep-alive, date/time, sleep, Load Preset Group.
+
+Always video (issue 17): every status carries status 96 "Preset Group" (EnumPresetGroup: 1000
+video, 1001 photo, 1002 time-lapse) and 89 "Flatmode", so :class:`CameraStatus` says whether
+the camera is in video; ``select_video()`` loads the video preset group —
+``/gopro/camera/presets/set_group?id=1000`` over HTTP (OpenAPI ``OGP_PRESET_SET_GROUP``, listed
+for HERO9 Black and later), ``04 3E 02 03 E8`` over BLE (BLE spec "Presets: Load Group") — and
+then waits (at most ``PRESET_SETTLE_S``) for status 8 Busy to clear: the OpenAPI file says "System
+Busy flag is set while loading presets" and "best practice is to always wait for the System Busy
+and Encode Active flags to be unset before sending messages other than camera status queries".
+The worker never calls it while the camera is encoding.
 
 Both keep the camera awake with the keep-alive every ``keep_alive_interval`` seconds (3 s:
 openapi ``/gopro/camera/keep_alive`` "best practice … every 3.0 seconds"; BLE spec "State
@@ -39,8 +49,8 @@ import time
 from ..config import BLE_SHUTTER_MODELS
 from ..errors import BleError, CameraRejected, CameraUnreachable, LinkError
 from ..http import HttpClient
-from .base import CameraStatus
-from .gpcontrol import parse_status
+from .base import PRESET_GROUP_VIDEO, CameraStatus
+from .gpcontrol import _int, parse_status
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +64,11 @@ PATH_DATE_TIME_TZ = PATH_DATE_TIME + "&tzone={tzone}&dst={dst}"   # HERO11+
 PATH_WIRED_USB = "/gopro/camera/control/wired_usb?p={p}"
 PATH_CAMERA_CONTROL = "/gopro/camera/control/set_ui_controller?p={p}"
 PATH_SLEEP = "/gp/gpControl/command/system/sleep"
+PATH_SET_GROUP = "/gopro/camera/presets/set_group?id={id}"   # OGP_PRESET_SET_GROUP (HERO9+)
+STATUS_BUSY, STATUS_FLAT_MODE, STATUS_PRESET_GROUP = "8", "89", "96"
+#: Seconds select_video() waits for status 8 Busy to clear after loading the video group.
+PRESET_SETTLE_S = 2.0
+PRESET_SETTLE_POLL_S = 0.1
 
 CAMERA_CONTROL_EXTERNAL = 2     # EnumCameraControlStatus CAMERA_EXTERNAL_CONTROL
 #: Models without tzone/dst on set_date_time, and without set_ui_controller (openapi notes).
@@ -70,9 +85,14 @@ def parse_state(body: bytes, *, camera: str | None = None) -> CameraStatus:
     """Parse a ``/gopro/camera/state`` body (``{"status": {...}, "settings": {...}}``).
 
     Same rules as gpControl's status (CameraRejected when not JSON, no ``status`` object or no
-    valid status 10); status 43 is not a mode here, so ``mode`` stays None.
+    valid status 10). Statuses 43/44 are not modes here (``mode``/``sub_mode`` stay None); the
+    mode is status 96 Preset Group (``preset_group``) and 89 Flatmode (``flat_mode``), None when
+    absent or not an integer.
     """
-    return dataclasses.replace(parse_status(body, camera=camera), mode=None)
+    st = parse_status(body, camera=camera)
+    return dataclasses.replace(st, mode=None, sub_mode=None,
+                               preset_group=_int(st.raw, STATUS_PRESET_GROUP),
+                               flat_mode=_int(st.raw, STATUS_FLAT_MODE))
 
 
 def status_from_values(values: dict[int, int]) -> CameraStatus:
@@ -95,6 +115,8 @@ def status_from_values(values: dict[int, int]) -> CameraStatus:
         remaining_video_s=values.get(35),
         video_progress_s=values.get(13),
         next_poll_ms=values.get(60),
+        preset_group=values.get(96),
+        flat_mode=values.get(89),
         raw={str(k): v for k, v in values.items()},
     )
 
@@ -115,6 +137,23 @@ def date_time_path(when: dt.datetime, model: str) -> str:
     else:
         dst_flag = 1 if dst else 0
     return PATH_DATE_TIME_TZ.format(date=date, time=time_, tzone=int(offset.total_seconds() // 60), dst=dst_flag)
+
+
+def wait_not_busy(status, camera: str, *, timeout: float = PRESET_SETTLE_S,
+                  poll: float = PRESET_SETTLE_POLL_S, clock=time.monotonic, sleep=time.sleep) -> bool:
+    """After loading a preset group: read ``status()`` every ``poll`` seconds until status 8 Busy
+    is 0, for at most ``timeout`` seconds (OpenAPI "General Usage": busy "while loading presets";
+    wait for it "before sending messages other than camera status queries"). True when it
+    cleared; False (logged, not raised: the shutter that follows is the worker's to judge) when
+    it did not. Errors of ``status()`` propagate."""
+    deadline = clock() + timeout
+    while True:
+        if not status().system_busy:
+            return True
+        if clock() >= deadline:
+            log.info("%s: still busy %.1f s after loading the video preset group", camera, timeout)
+            return False
+        sleep(poll)
 
 
 def _unreachable(exc: BleError, camera: str) -> CameraUnreachable:
@@ -200,6 +239,15 @@ class OpenGoProHttp:
         """``/gopro/camera/keep_alive``."""
         self._ensure_connected()
         self._get(PATH_KEEP_ALIVE)
+
+    def select_video(self) -> None:
+        """Load the video preset group: ``/gopro/camera/presets/set_group?id=1000`` (HERO9 and
+        later, OpenAPI ``OGP_PRESET_SET_GROUP``), then wait for status 8 Busy to clear
+        (:func:`wait_not_busy`). The worker never calls it while the camera is encoding.
+        Raises CameraRejected when the camera refuses, CameraUnreachable or LinkError."""
+        self._ensure_connected()
+        self._get(PATH_SET_GROUP.format(id=PRESET_GROUP_VIDEO))
+        wait_not_busy(self.status, self.camera)
 
     def sleep(self) -> None:
         """``/gp/gpControl/command/system/sleep`` (listed for HERO9 and later)."""
@@ -313,6 +361,21 @@ class OpenGoProBleDriver:
 
     def keep_alive(self) -> None:
         self._call(self.ble.keep_alive)
+
+    def select_video(self) -> None:
+        """Load the video preset group over BLE (``04 3E 02 03 E8``, answer ``02 3E 00``), then
+        wait for status 8 Busy to clear (:func:`wait_not_busy`). A refusal (another result, e.g.
+        while encoding) raises CameraRejected naming the camera; a failed exchange
+        CameraUnreachable."""
+        try:
+            if not self._connected:
+                self.connect()
+            self.ble.load_preset_group(PRESET_GROUP_VIDEO)
+        except BleError as exc:
+            if exc.reason == "rejected":
+                raise CameraRejected(f"BLE load preset group: {exc.detail}", camera=self.camera) from None
+            raise _unreachable(exc, self.camera) from None
+        wait_not_busy(self.status, self.camera)
 
     def sleep(self) -> None:
         self._call(self.ble.sleep)

@@ -45,12 +45,38 @@ control socket and faults, same event log — with the Open GoPro differences:
   say "Not supported on Hero 10 Black, Hero 9 Black": ``"accept"`` (without tzone/dst) or
   ``"refuse"`` (404). Unverified: both are offered.
 
+- Presets (issue 17): the camera is in one preset group, status 96 "Preset Group" (EnumPresetGroup
+  1000 video, 1001 photo, 1002 time-lapse; the capture's 1000 at start) with status 89 "Flatmode"
+  following it (12 video, 17 photo, 13 time-lapse video: EnumFlatMode). A shutter in the video
+  group records (10 = 1); in the photo group it takes a ``GOPRnnnn.JPG`` and 10 stays 0; in the
+  time-lapse group it records a time-lapse until stopped (10 = 1). Loading a group:
+  ``/gopro/camera/presets/set_group?id=N`` (OpenAPI OGP_PRESET_SET_GROUP, HERO9+) or BLE
+  ``04 3E 02 hi lo`` ("Presets: Load Group", answer ``02 3E 00``); status 8 Busy is 1 for
+  ``preset_busy`` seconds after it ("System Busy flag is set while loading presets", OpenAPI
+  "General Usage"). While capturing a load is refused (the OpenAPI file: "the camera will reject
+  requests to change settings while encoding"; the answer's shape is unverified: HTTP 500 ``{}``,
+  BLE result 1) unless the ``mode_while_recording`` switch is on (the capture stops, the group
+  loads). Fault ``mode{group=1001}``: someone turned the camera to another group on its screen
+  (default photo); any capture ends first.
+- Fidelity to the OpenAPI file's per-operation ``x-supported-cameras``: ``/gopro/camera/info``
+  answers on HERO12/HERO13 only (404 elsewhere, unverified), ``/gopro/camera/get_date_time``
+  on HERO11+ (``{"date", "time", "tzone", "dst"}``), ``/gopro/camera/analytics/set_client_info``
+  on all, ``/gopro/media/list`` (MediaList: ``n``, ``cre``, ``mod``, ``s`` as strings, ``ls``),
+  ``/gopro/media/hilight/moment`` (HERO10+; 500 ``{}`` when not recording, as the file says),
+  ``/gopro/camera/setting?setting=ID&option=N`` with the settings and options the file lists per
+  model (a refusal is the file's 403Setting body).
+  On USB a request without a Host header answers ``403`` ``text/plain`` "Error 403: Forbidden" /
+  "Connection forbidden" and closes (reported on a HERO11 v02.01, gopro/OpenGoPro issue #305;
+  switch ``usb_require_host``, on by default, off: any request is served). Switch
+  ``busy_while_recording`` (status 8 = 1 all through a capture) as for the legacy camera.
+
 Run it: ``python -m camrig.emulator.open_gopro --model hero12 --name bumper --control SOCK``.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import re
@@ -71,6 +97,14 @@ from .legacy_gopro import (_ControlHandler, _ControlServer, _HttpServer, _Handle
 log = logging.getLogger("camrig.emulator.open_gopro")
 
 STATE_FIXTURE = captures.path(captures.OPEN_GOPRO_STATE)
+OPENAPI = captures.path(captures.OPEN_GOPRO_OPENAPI)
+_SETTINGS_CACHE: dict[str, dict] = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _openapi_paths() -> dict:
+    """The OpenAPI file's ``paths`` (read once)."""
+    return json.loads(Path(OPENAPI).read_text())["paths"]
 
 MODELS = ("hero9", "hero10", "hero11", "hero12", "hero13")
 #: /gopro/camera/info model_name and model_number (Open GoPro BLE spec, "Supported Cameras").
@@ -78,12 +112,56 @@ MODEL_INFO = {"hero9": ("HERO9 Black", "55"), "hero10": ("HERO10 Black", "57"),
               "hero11": ("HERO11 Black", "58"), "hero12": ("HERO12 Black", "62"),
               "hero13": ("HERO13 Black", "65")}
 S_CAMERA_CONTROL = "114"      # Camera Control ID: 0 idle, 1 camera, 2 external (HERO10+)
+S_FLAT_MODE, S_PRESET_GROUP = "89", "96"   # Flatmode (EnumFlatMode), Preset Group (EnumPresetGroup)
 #: BLE status value sizes in bytes (openapi State formats: int32ub, int64ub; enums one byte).
-STATUS_BYTES = {13: 4, 35: 4, 54: 8, 57: 4, 60: 4}
+STATUS_BYTES = {13: 4, 35: 4, 54: 8, 57: 4, 60: 4, 96: 4, 97: 4}
+#: The flat mode each preset group's default preset is in (EnumFlatMode), and what a shutter
+#: does in it (the legacy emulator's capture kinds).
+GROUP_FLAT_MODE = {p.PRESET_GROUP_VIDEO: 12, p.PRESET_GROUP_PHOTO: 17, p.PRESET_GROUP_TIMELAPSE: 13}
+GROUP_CAPTURE = {p.PRESET_GROUP_VIDEO: "video", p.PRESET_GROUP_PHOTO: "photo",
+                 p.PRESET_GROUP_TIMELAPSE: "timelapse_video"}
+#: Models each operation lists (OpenAPI x-supported-cameras), where not every HERO9–13 is listed.
+INFO_MODELS = ("hero12", "hero13")                       # /gopro/camera/info
+GET_DATE_TIME_MODELS = ("hero11", "hero12", "hero13")    # /gopro/camera/get_date_time
+HILIGHT_MOMENT_MODELS = ("hero10", "hero11", "hero12", "hero13")
+#: Switches of this emulator (on/off with ``fault(name, on=)``), besides the legacy ones.
+OGP_SWITCHES = ("usb_require_host",)
+#: The 403 a HERO11 on USB sent without a Host header (gopro/OpenGoPro issue #305).
+HOST_403_BODY = b"Error 403: Forbidden\nConnection forbidden"
 CONNECT_ERRORS = {"enosys": "Function not implemented (38)", "busy": "Device or resource busy (16)",
                   "refused": "Connection refused (111)"}
 _DATE_RE = re.compile(r"^(\d{4})_(\d{1,2})_(\d{1,2})$")
 _TIME_RE = re.compile(r"^(\d{1,2})_(\d{1,2})_(\d{1,2})$")
+
+
+def settings_for(model: str) -> dict[int, dict[int, str]]:
+    """``{setting id: {option id: display name}}`` the OpenAPI file lists for ``model``: the
+    ``GPCAMERA_CHANGE_SETTING::ID`` operations whose ``x-supported-cameras`` name it, and of each
+    the options whose ``x-option-metadata`` name it (names from ``x-enumDescriptions``)."""
+    if model not in _SETTINGS_CACHE:
+        name = MODEL_INFO[model][0]
+        out: dict[int, dict[int, str]] = {}
+        for path, item in _openapi_paths().items():
+            op = item.get("get") or {}
+            if not str(op.get("operationId", "")).startswith("GPCAMERA_CHANGE_SETTING::"):
+                continue
+            if name not in op.get("x-supported-cameras", ()):
+                continue
+            schema = next((prm["schema"] for prm in op.get("parameters", ()) if prm.get("name") == "option"), {})
+            names = schema.get("x-enumDescriptions", {})
+            meta = schema.get("x-option-metadata", {})
+            out[int(path.rpartition("=")[2])] = {int(o): str(names.get(str(o), o)) for o in schema.get("enum", ())
+                                                 if name in meta.get(str(o), ())}
+        _SETTINGS_CACHE[model] = out
+    return _SETTINGS_CACHE[model]
+
+
+def settings_for_all_options(setting: int) -> set[int]:
+    """Every option id setting ``setting`` has in the OpenAPI file, on any model."""
+    key = f"/gopro/camera/setting?setting={setting}"
+    op = _openapi_paths().get(key, {}).get("get", {})
+    schema = next((prm["schema"] for prm in op.get("parameters", ()) if prm.get("name") == "option"), {})
+    return {int(o) for o in schema.get("enum", ())}
 
 
 class _BleSession:
@@ -163,15 +241,16 @@ class OpenGoPro(LegacyGoPro):
     ``/gopro/camera/state`` capture. BLE: ``ble_ready_delay`` seconds of not-ready after each
     connection, ``ble_unready`` "refuse" | "ignore" (what other messages get meanwhile),
     ``ble_connect_delay`` seconds to establish a connection; ``http_date_time_old`` "accept"
-    | "refuse" for HTTP set_date_time on a HERO9/HERO10 (module docstring)."""
+    | "refuse" for HTTP set_date_time on a HERO9/HERO10; ``preset_busy`` seconds of status 8
+    Busy after a preset group load (module docstring)."""
 
     _control_server_class = _OgpControlServer
-    _gpcontrol_modes = False   # gpControl modes/errors are the legacy camera's; presets: not emulated yet
+    _gpcontrol_modes = False   # gpControl modes/errors are the legacy camera's; presets are here
 
     def __init__(self, name: str = "camera", *, model: str = "hero12", usb: bool = False,
                  auto_sleep: float = 0.0, fixture=STATE_FIXTURE, ble_ready_delay: float = 0.5,
                  ble_unready: str = "refuse", ble_connect_delay: float = 0.0,
-                 http_date_time_old: str = "accept", **kwargs: Any):
+                 http_date_time_old: str = "accept", preset_busy: float = 0.2, **kwargs: Any):
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {model!r}")
         if ble_unready not in ("refuse", "ignore"):
@@ -194,6 +273,12 @@ class OpenGoPro(LegacyGoPro):
         self.ble_unready = ble_unready
         self.ble_connect_delay = float(ble_connect_delay)
         self.http_date_time_old = http_date_time_old
+        self.preset_busy = max(0.0, float(preset_busy))
+        self.preset_busy_until = 0.0
+        group = self._base_status.get(S_PRESET_GROUP, p.PRESET_GROUP_VIDEO)
+        self.preset_group = group if group in GROUP_CAPTURE else p.PRESET_GROUP_VIDEO
+        self._faults.update(usb_require_host=True)
+        self._tz: tuple[str | None, str | None] = (None, None)   # tzone, dst of the last HTTP set
 
     def __repr__(self) -> str:
         return (f"<OpenGoPro {self.model} {self.name} power={self.power} wifi={self.wifi} "
@@ -272,19 +357,67 @@ class OpenGoPro(LegacyGoPro):
 
     def status_document(self) -> dict:
         doc = super().status_document()
+        st = doc["status"]
         if self.model != "hero9":
-            doc["status"][S_CAMERA_CONTROL] = self.camera_control
+            st[S_CAMERA_CONTROL] = self.camera_control
+        with self._lock:
+            doc["settings"].update(self._settings)
+            st[S_PRESET_GROUP] = self.preset_group
+            st[S_FLAT_MODE] = GROUP_FLAT_MODE[self.preset_group]
+            if time.monotonic() < self.preset_busy_until:
+                st["8"] = 1       # "System Busy flag is set while loading presets"
         return doc
+
+    def _capture_kind_now(self) -> str:
+        """What a shutter does in the current preset group (GROUP_CAPTURE)."""
+        return GROUP_CAPTURE[self.preset_group]
+
+    def _load_group(self, group: int, t: float, *, via: str) -> str:
+        """Load preset group ``group`` (hold the lock): "ok", "invalid" (not 1000/1001/1002) or
+        "capturing" (refused while encoding, unless the mode_while_recording switch)."""
+        if group not in GROUP_CAPTURE:
+            return "invalid"
+        if self.record_started_at is not None:
+            if not self._faults["mode_while_recording"]:
+                self._event("preset_group_refused", t, group=group, via=via, cause="capturing")
+                return "capturing"
+            self._stop_recording("preset group change", t)
+        self.preset_group = group
+        self.preset_busy_until = t + self.preset_busy
+        self._activity(None, t)     # "loads a Preset" resets the Auto Power Down timer
+        self._event("preset_group", t, group=group, via=via)
+        return "ok"
 
     def state(self) -> dict:
         out = super().state()
         with self._lock:
+            out.update(mode=None, sub_mode=None, preset_group=self.preset_group,
+                       flat_mode=GROUP_FLAT_MODE[self.preset_group])
             out.update(model=self.model, usb=self.usb, wired_usb=self.wired_usb,
                        camera_control=self.camera_control, keep_alives=self.keep_alives,
                        ble_connections=len(self._sessions), auto_sleep=self.auto_sleep)
         return out
 
     def fault(self, name: str, **kw: Any) -> dict:
+        """Legacy faults and switches, plus ``ble_drop``, the ``usb_require_host`` switch and
+        ``mode{group=1001}`` (preset-group semantics: the camera turned to that group on its
+        screen, any capture ended first; default the photo group)."""
+        if name in OGP_SWITCHES:
+            with self._lock:
+                self._faults[name] = bool(kw.get("on", True))
+                self._event("fault", name=name, **kw)
+            return {"ok": True}
+        if name == "mode":
+            group = int(kw.get("group", p.PRESET_GROUP_PHOTO))
+            if group not in GROUP_CAPTURE:
+                raise ValueError(f"preset group {group} is not one this camera has: {sorted(GROUP_CAPTURE)}")
+            with self._lock:
+                t = time.monotonic()
+                self._stop_recording("mode knob", t)
+                self.preset_group = group
+                self._event("preset_group", t, group=group, via="buttons")
+                self._event("fault", t, name=name, group=group)
+            return {"ok": True}
         if name == "ble_drop":
             with self._lock:
                 sessions = list(self._sessions)
@@ -332,6 +465,8 @@ class OpenGoPro(LegacyGoPro):
         if path == "/gopro/camera/state":
             return 200, self.status_document()
         if path == "/gopro/camera/info":
+            if self.model not in INFO_MODELS:       # x-supported-cameras: HERO12 Black and later
+                return 404, None
             name, number = MODEL_INFO[self.model]
             return 200, {"model_name": name, "model_number": number, "firmware_version": "EMULATED",
                          "serial_number": "C3500000000000", "ap_ssid": str(self._base_status.get("30", "")),
@@ -361,6 +496,36 @@ class OpenGoPro(LegacyGoPro):
                 return 200, {}
             if path == "/gopro/camera/set_date_time":
                 return self._http_date_time(params, t)
+            if path == "/gopro/camera/get_date_time":
+                if self.model not in GET_DATE_TIME_MODELS:
+                    return 404, None
+                return 200, self._date_time_document()
+            if path == "/gopro/camera/analytics/set_client_info":
+                self._event("analytics", t, via="http")
+                return 200, {}
+            if path == "/gopro/camera/presets/set_group":
+                try:
+                    group = int(params.get("id", ""))
+                except ValueError:
+                    return 400, {}
+                result = self._load_group(group, t, via="http")
+                if result == "invalid":
+                    return 400, {}          # unverified: the file gives only the 200 answer
+                if result == "capturing":
+                    return 500, {}          # unverified shape; refused while encoding
+                return 200, {}
+            if path == "/gopro/camera/setting":
+                return self._setting(params, t)
+            if path == "/gopro/media/list":
+                return 200, self.media_list()
+            if path == "/gopro/media/hilight/moment":
+                if self.model not in HILIGHT_MOMENT_MODELS:
+                    return 404, None
+                if self.record_started_at is None:
+                    return 500, {}          # OpenAPI: 500 "Camera is not currently recording"
+                self.hilights.append(t - self.record_started_at)
+                self._event("hilight", t, via="http")
+                return 200, {}
             if path == "/gopro/camera/control/set_ui_controller":
                 if self.model == "hero9":
                     return 404, None
@@ -393,9 +558,80 @@ class OpenGoPro(LegacyGoPro):
         except ValueError:
             return 400, {}
         self._clock_set = (when, t)
+        self._tz = (params.get("tzone"), params.get("dst"))
         self._event("date_time", t, value=when.isoformat(), via="http", recording=self.record_started_at is not None,
                     tzone=params.get("tzone"), dst=params.get("dst"))
         return 200, {}
+
+    def _setting(self, params: dict, t: float):
+        """``/gopro/camera/setting?setting=ID[&option=N]`` (GPCAMERA_CHANGE_SETTING::ID): without
+        ``option`` ``200 {"option": current}``; a set ``200 {}``; a refusal ``403`` with the
+        file's 403Setting body ``{"error", "setting_id", "option_id", "supported_options":
+        [{"id", "display_name"}]}``: error 2 for a setting this model does not list, 4 for an
+        option the setting does not have, 3 for one this model does not list, 1 while encoding
+        ("the camera will reject requests to change settings while encoding"; the code is
+        unverified). Hold the lock."""
+        try:
+            sid = int(params.get("setting", ""))
+            option = int(params["option"]) if "option" in params else None
+        except ValueError:
+            return 400, {}
+        table = settings_for(self.model)
+        options = table.get(sid)
+
+        def refuse(code: int):
+            self._event("setting_refused", t, id=sid, option=option, error=code)
+            return 403, {"error": code, "setting_id": sid, "option_id": option,
+                         "supported_options": [{"id": o, "display_name": n} for o, n in (options or {}).items()]}
+        if options is None:
+            return refuse(2)
+        if option is None:
+            return 200, {"option": int(self._settings.get(str(sid), self._base_settings.get(str(sid), 0)))}
+        every = settings_for_all_options(sid)
+        if option not in every:
+            return refuse(4)
+        if option not in options:
+            return refuse(3)
+        if self.record_started_at is not None:
+            return refuse(1)
+        self._settings[str(sid)] = option
+        self._activity(None, t)     # "sets a setting": resets the Auto Power Down timer
+        self._event("setting", t, id=sid, value=option)
+        return 200, {}
+
+    def _date_time_document(self) -> dict:
+        """``/gopro/camera/get_date_time`` (OGP_GET_DATE_AND_TIME_DST): ``date`` YYYY_MM_DD and
+        ``time`` HH_MM_SS (required), ``tzone`` (minutes) and ``dst`` (0/1) as last set over
+        HTTP (0 when never set: unverified)."""
+        now = self._camera_clock()
+        tzone, dst = self._tz
+        return {"date": now.strftime("%Y_%m_%d"), "time": now.strftime("%H_%M_%S"),
+                "tzone": int(tzone) if tzone else 0, "dst": int(dst) if dst else 0}
+
+    def media_list(self) -> dict:
+        """``/gopro/media/list`` (OpenAPI MediaList / SingleMediaListItem): every value a string
+        ("each property actually comes as a string"), ``n``, ``cre``, ``mod``, ``s`` required,
+        ``ls`` -1 (no low-resolution file)."""
+        doc = super().media_list()
+        for d in doc["media"]:
+            for f in d["fs"]:
+                f.setdefault("cre", f["mod"])
+        return doc
+
+    def _serve(self, h) -> None:
+        """A request on USB without a Host header: 403 text/plain and the connection closed, as
+        a HERO11 (v02.01) answered (gopro/OpenGoPro issue #305), unless ``usb_require_host`` is
+        off. Everything else as the legacy camera."""
+        with self._lock:
+            refuse = (self.usb and self._faults["usb_require_host"] and self.power == "on"
+                      and self.wifi == "on" and not h.headers.get("Host"))
+            if refuse:
+                self._event("host_missing", path=h.path)
+        if refuse:
+            h.close_connection = True
+            h.reply(403, HOST_403_BODY, "text/plain; charset=utf-8")
+            return
+        super()._serve(h)
 
     # --- BLE ---------------------------------------------------------------------------------
 
@@ -508,6 +744,12 @@ class OpenGoPro(LegacyGoPro):
                         self._event("shutter_off", t, via="ble")
                         self._stop_recording("shutter", t)
                     return bytes([mid, p.RESULT_SUCCESS])
+                if mid == p.CMD_LOAD_PRESET_GROUP and len(message) == 4 and message[1] == 2:
+                    if self.power != "on":
+                        return bytes([mid, p.RESULT_ERROR])
+                    result = self._load_group(int.from_bytes(message[2:4], "big"), t, via="ble")
+                    return bytes([mid, {"ok": p.RESULT_SUCCESS, "capturing": p.RESULT_ERROR}.get(
+                        result, p.RESULT_INVALID)])
                 if mid == p.CMD_SLEEP and len(message) == 1:
                     post.append(lambda: self._sleep_after_answer(t))
                     return bytes([mid, p.RESULT_SUCCESS])
@@ -611,6 +853,10 @@ def build_parser():
                         help="seconds to establish a BLE connection")
     parser.add_argument("--http-date-time-old", choices=("accept", "refuse"), default="accept",
                         help="HTTP set_date_time on a HERO9/HERO10 (not listed in the OpenAPI file)")
+    parser.add_argument("--preset-busy", type=float, default=0.2,
+                        help="seconds of status 8 busy after a preset group load")
+    parser.add_argument("--allow-no-host", action="store_true",
+                        help="on USB, serve requests without a Host header (default: 403, issue #305)")
     return parser
 
 
@@ -621,10 +867,13 @@ def main(argv: list[str] | None = None) -> int:
     cam = OpenGoPro(args.name, model=args.model, usb=args.usb, auto_sleep=args.auto_sleep,
                     ble_ready_delay=args.ble_ready_delay, ble_unready=args.ble_unready,
                     ble_connect_delay=args.ble_connect_delay, http_date_time_old=args.http_date_time_old,
+                    preset_busy=args.preset_busy,
                     control_path=args.control, listen=args.listen, port=args.port,
                     media_port=args.media_port, wol_port=args.wol_port, wifi_mac=args.wifi_mac,
                     bt_mac=args.bt_mac, fixture=args.fixture, delay_ms=args.delay_ms, netdev=args.netdev,
                     association_delay=args.association_delay, boot_delay=args.boot_delay, start=args.start)
+    if args.allow_no_host:
+        cam.fault("usb_require_host", on=False)
     return run_until_signalled(cam)
 
 

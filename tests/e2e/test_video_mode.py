@@ -62,3 +62,39 @@ def test_camera_switched_to_photo_mid_session_is_corrected_at_the_next_check(mak
     assert [e for e in state["events"] if e["what"] == "mode" and e.get("via") == "http"]
     assert len(log_lines(rig, "cam2", "in photo mode, not video")) == 1, rig.daemon_log()
     assert rig.recording() == [True] * 3
+
+
+def test_open_gopro_cameras_left_in_photo_record_video_and_are_corrected_mid_session(make_ns_rig):
+    """Open GoPro half of issue 17: a HERO12 over Wi-Fi and BLE-only HERO11/HERO9 left in the photo
+    (or time-lapse) preset group are put in the video group (status 96 = 1000) at first contact,
+    record video on the trigger, and one turned to photo mid-session is put back at the next check.
+    Before: the Open GoPro drivers had no select_video and the emulators no preset groups."""
+    rig = make_ns_rig(3, mode="route", models=["hero12", ("hero11", "ble"), ("hero9", "ble")])
+    rig.camera(1).fault("mode")                                # photo group
+    rig.camera(2).fault("mode", group=1002)                    # time-lapse group
+    rig.camera(3).fault("mode")
+    rig.start_daemon()
+    rig.wait_until(lambda: [c["state"] for c in rig.status()["cameras"]] == ["idle"] * 3, SLOW,
+                   message="all three cameras idle")
+    rig.wait_until(lambda: [rig.camera(k).state()["preset_group"] for k in (1, 2, 3)] == [1000] * 3, SLOW,
+                   message="every camera in the video preset group before any trigger")
+    rig.trigger_on()
+    rig.wait_until(lambda: rig.recording() == [True] * 3, SLOW, message="all three recording")
+    for k in (1, 2, 3):
+        state = rig.camera(k).state()
+        assert state["capture"] == "video" and state["photos"] == 0, state
+    rig.wait_until(lambda: [c["mode"] for c in rig.status()["cameras"]] == ["video"] * 3, SLOW,
+                   message="status file: mode video for every camera")
+    assert len(log_lines(rig, "cam1", "in photo mode, not video: selecting video mode")) == 1, rig.daemon_log()
+    assert len(log_lines(rig, "cam2", "in time-lapse video mode, not video: selecting video mode")) == 1
+    rig.camera(1).fault("mode")                                # HERO12 turned to photo: recording ends
+    rig.camera(2).fault("mode")                                # BLE-only HERO11 too
+    rig.wait_until(lambda: rig.recording() == [True] * 3, SLOW, message="both recording again")
+    for k, via in ((1, "http"), (2, "ble"), (3, "ble")):
+        state = rig.camera(k).state()
+        assert state["preset_group"] == 1000 and state["capture"] == "video" and state["photos"] == 0, state
+        loads = [e for e in state["events"] if e["what"] == "preset_group" and e.get("via") == via]
+        assert len(loads) == (1 if k == 3 else 2), (k, loads)
+    rig.trigger_off()
+    rig.wait_until(lambda: rig.recording() == [False] * 3, SLOW, message="all three stopped")
+    assert rig.stop_daemon() == 0, rig.daemon_log(20)

@@ -689,3 +689,409 @@ def test_emulated_hero9_10_http_date_time_can_be_refused():
             except urllib.error.HTTPError as exc:
                 got = exc.code
             assert got == code
+
+
+# --- issue 17: always video — preset groups (status 96/89, set_group, BLE 3E) ---------------------
+#
+# Every test below fails on the code before the Open GoPro half of issue 17: CameraStatus had no
+# preset_group, the drivers no select_video(), the protocol no load_preset_group, and the
+# emulator no preset group (every shutter recorded video; set_group, get_date_time,
+# analytics/set_client_info and the USB Host check were missing; /gopro/camera/info answered on
+# every model).
+
+import http.server
+import socket
+import threading
+import urllib.error
+import urllib.request
+
+from camrig.drivers.base import CameraStatus
+from camrig.drivers.open_gopro import wait_not_busy
+
+
+def _state_with(**status):
+    doc = json.loads(STATE.read_text())
+    doc["status"].update({str(k): v for k, v in status.items()})
+    return json.dumps(doc).encode()
+
+
+def test_state_carries_the_preset_group_and_flat_mode():
+    st = parse_state(STATE.read_bytes())                    # the real capture: 96 = 1000, 89 = 12
+    assert (st.preset_group, st.flat_mode, st.in_video_mode, st.mode_name) == (1000, 12, True, "video")
+    st = parse_state(_state_with(**{"96": 1001, "89": 17}))
+    assert (st.in_video_mode, st.mode_name) == (False, "photo")
+    st = parse_state(_state_with(**{"96": 1002, "89": 24}))
+    assert (st.in_video_mode, st.mode_name) == (False, "TimeWarp")
+    st = parse_state(_state_with(**{"96": 1000, "89": 15}))  # looping is a video-group preset
+    assert (st.in_video_mode, st.mode_name) == (True, "looping")
+    doc = json.loads(STATE.read_text())
+    del doc["status"]["96"], doc["status"]["89"]
+    st = parse_state(json.dumps(doc).encode())
+    assert (st.preset_group, st.in_video_mode, st.mode_name) == (None, None, None)
+    # Status 43/44 of an Open GoPro state are not gpControl modes.
+    assert parse_state(_state_with(**{"43": 1, "44": 0})).mode is None
+
+
+def test_ble_status_values_carry_the_preset_group():
+    st = status_from_values({10: 0, 8: 0, 96: 1001, 89: 17})
+    assert (st.preset_group, st.in_video_mode, st.mode_name) == (1001, False, "photo")
+    assert CameraStatus(encoding_active=False, preset_group=1234).mode_name == "preset group 1234"
+
+
+def test_load_preset_group_bytes():
+    """BLE spec 2.0 command table: Video 04:3E:02:03:E8, Photo ...03:E9, Timelapse ...03:EA."""
+    assert p.packetize(p.load_preset_group(p.PRESET_GROUP_VIDEO)) == [bytes.fromhex("043e0203e8")]
+    assert p.load_preset_group(p.PRESET_GROUP_PHOTO) == bytes.fromhex("3e0203e9")
+    assert p.load_preset_group(p.PRESET_GROUP_TIMELAPSE) == bytes.fromhex("3e0203ea")
+    with pytest.raises(ValueError):
+        p.load_preset_group(70000)
+
+
+class SequenceHttp(FakeHttp):
+    """Answers /gopro/camera/state with the next of ``states`` (the last one repeats)."""
+
+    def __init__(self, states):
+        super().__init__()
+        self.states = list(states)
+
+    def get(self, path, *, port=None, timeout=None):
+        self.paths.append(path)
+        if path == "/gopro/camera/state":
+            body = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+            return Response(200, body, 0.001)
+        return Response(200, b"{}", 0.001)
+
+
+def test_http_select_video_loads_the_video_group_then_waits_for_busy_to_clear():
+    http = SequenceHttp([_state_with(**{"8": 1}), _state_with(**{"8": 1}), _state_with(**{"8": 0})])
+    d = OpenGoProHttp(http, "bumper", "hero12")
+    d.connect()
+    http.paths.clear()
+    d.select_video()
+    assert http.paths == ["/gopro/camera/presets/set_group?id=1000"] + ["/gopro/camera/state"] * 3
+    # set_group is listed for HERO9 Black too (OpenAPI x-supported-cameras).
+    http = FakeHttp(body=STATE.read_bytes())
+    OpenGoProHttp(http, "roof", "hero9").select_video()
+    assert http.paths[0] == "/gopro/camera/presets/set_group?id=1000"
+
+
+def test_wait_not_busy_gives_up_after_its_timeout():
+    now = [0.0]
+    busy = CameraStatus(encoding_active=False, system_busy=True)
+    assert wait_not_busy(lambda: busy, "c", timeout=1.0, poll=0.25, clock=lambda: now[0],
+                         sleep=lambda s: now.__setitem__(0, now[0] + s)) is False
+    assert now[0] == pytest.approx(1.0)
+    assert wait_not_busy(lambda: CameraStatus(encoding_active=False), "c", clock=lambda: 0.0) is True
+
+
+def test_select_video_refused_over_http_is_camera_rejected():
+    d = OpenGoProHttp(FakeHttp(status=500), "bumper", "hero12")
+    d._connected = True
+    with pytest.raises(CameraRejected, match="set_group"):
+        d.select_video()
+
+
+# --- the emulated camera's preset groups ----------------------------------------------------------
+
+def _get(cam, path, headers=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{cam.port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=3) as res:
+            return res.status, res.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _status(cam):
+    return json.loads(_get(cam, "/gopro/camera/state")[1])["status"]
+
+
+def test_emulated_shutter_follows_the_preset_group():
+    from camrig.emulator.open_gopro import OpenGoPro
+    with OpenGoPro("c", model="hero12", delay_ms=0, preset_busy=0) as cam:
+        assert (_status(cam)["96"], _status(cam)["89"]) == (1000, 12)
+        cam.fault("mode")                                   # default: the photo group
+        assert (_status(cam)["96"], _status(cam)["89"]) == (1001, 17)
+        assert _get(cam, "/gopro/camera/shutter/start")[0] == 200
+        st = cam.state()
+        assert st["photos"] == 1 and not st["recording"] and _status(cam)["10"] == 0
+        assert st["files"] == ["GOPR0001.JPG"] and st["preset_group"] == 1001
+        assert _get(cam, "/gopro/camera/presets/set_group?id=1002") == (200, b"{}")
+        _get(cam, "/gopro/camera/shutter/start")
+        assert cam.state()["capture"] == "timelapse_video" and _status(cam)["10"] == 1
+        # Refused while encoding (unverified shape: 500 {}); nothing changes.
+        assert _get(cam, "/gopro/camera/presets/set_group?id=1000") == (500, b"{}")
+        assert cam.state()["preset_group"] == 1002 and cam.state()["recording"]
+        _get(cam, "/gopro/camera/shutter/stop")
+        assert _get(cam, "/gopro/camera/presets/set_group?id=1000")[0] == 200
+        _get(cam, "/gopro/camera/shutter/start")
+        assert cam.state()["capture"] == "video"
+        assert _get(cam, "/gopro/camera/presets/set_group?id=7")[0] == 400
+        with pytest.raises(ValueError):
+            cam.fault("mode", group=7)
+
+
+def test_emulated_mode_while_recording_switch_and_busy_after_a_load():
+    from camrig.emulator.open_gopro import OpenGoPro
+    with OpenGoPro("c", model="hero11", delay_ms=0, preset_busy=0.5) as cam:
+        cam.fault("mode_while_recording", on=True)
+        _get(cam, "/gopro/camera/shutter/start")
+        assert _get(cam, "/gopro/camera/presets/set_group?id=1001")[0] == 200
+        assert not cam.state()["recording"] and cam.state()["preset_group"] == 1001
+        assert _status(cam)["8"] == 1                       # busy while loading the preset
+        assert eventually(lambda: _status(cam)["8"] == 0, timeout=3.0)
+
+
+def test_emulated_busy_while_recording_switch():
+    from camrig.emulator.open_gopro import OpenGoPro
+    with OpenGoPro("c", model="hero12", delay_ms=0) as cam:
+        _get(cam, "/gopro/camera/shutter/start")
+        assert _status(cam)["8"] == 0
+        cam.fault("busy_while_recording", on=True)
+        assert _status(cam)["8"] == 1
+        _get(cam, "/gopro/camera/shutter/stop")
+        assert _status(cam)["8"] == 0
+
+
+def test_ble_select_video_on_the_emulated_hero11(ble_loop):
+    d = tempfile.mkdtemp(prefix="ogp-")
+    cam = _emulated_camera(d, model="hero11", ble_ready_delay=0.1, preset_busy=0.3).start()
+    try:
+        cam.fault("mode")
+        factory = client_factory("emulated", emu_dir=d, timeout=2.0, camera="roof")
+        session = OpenGoProBle("02:47:50:b7:00:09", camera="roof", factory=factory, loop=ble_loop, timeout=3.0)
+        driver = OpenGoProBleDriver(session, "roof", "hero11")
+        assert eventually(lambda: driver.status().ready, timeout=3.0)
+        st = driver.status()
+        assert (st.preset_group, st.in_video_mode, st.mode_name) == (1001, False, "photo")
+        driver.select_video()                               # returns once busy has cleared
+        st = driver.status()
+        assert (st.preset_group, st.in_video_mode, st.system_busy) == (1000, True, False)
+        assert ("0072", "3e0203e8") in [(e.get("char"), e.get("message")) for e in _ble_events(cam)]
+        driver.shutter(True)
+        with pytest.raises(CameraRejected, match="roof: BLE load preset group.*result 1"):
+            driver.select_video()                           # refused while encoding: 02 3E 01
+        assert cam.state()["recording"] and cam.state()["capture"] == "video"
+        session.disconnect()
+    finally:
+        cam.close()
+
+
+# --- fidelity to the OpenAPI file's model lists -----------------------------------------------------
+
+@pytest.mark.parametrize("model", ["hero9", "hero10", "hero11", "hero12", "hero13"])
+def test_emulated_operations_answer_only_on_the_models_the_openapi_file_lists(model):
+    from camrig.emulator.open_gopro import OpenGoPro
+    spec = json.loads(OPENAPI.read_text())["paths"]
+    name = {"hero9": "HERO9 Black", "hero10": "HERO10 Black", "hero11": "HERO11 Black",
+            "hero12": "HERO12 Black", "hero13": "HERO13 Black"}[model]
+    with OpenGoPro("c", model=model, delay_ms=0) as cam:
+        for path in ("/gopro/camera/info", "/gopro/camera/get_date_time",
+                     "/gopro/camera/analytics/set_client_info", "/gopro/camera/presets/set_group?id=1000",
+                     "/gopro/media/list", "/gopro/camera/keep_alive"):
+            listed = name in spec[path.partition("?")[0]]["get"]["x-supported-cameras"]
+            code, _ = _get(cam, path)
+            assert (code == 200) == listed, (model, path, code)
+
+
+def test_emulated_get_date_time_media_list_and_hilight_shapes():
+    from camrig.emulator.open_gopro import OpenGoPro
+    with OpenGoPro("c", model="hero12", delay_ms=0) as cam:
+        _get(cam, "/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07&tzone=-480&dst=1")
+        doc = json.loads(_get(cam, "/gopro/camera/get_date_time")[1])
+        assert doc["date"] == "2026_11_21" and doc["time"].startswith("09_05_")
+        assert (doc["tzone"], doc["dst"]) == (-480, 1)
+        assert _get(cam, "/gopro/media/hilight/moment") == (500, b"{}")   # not recording
+        _get(cam, "/gopro/camera/shutter/start")
+        assert _get(cam, "/gopro/media/hilight/moment")[0] == 200
+        _get(cam, "/gopro/camera/shutter/stop")
+        media = json.loads(_get(cam, "/gopro/media/list")[1])
+        item = media["media"][0]["fs"][0]
+        assert isinstance(media["id"], str) and media["media"][0]["d"] == "100GOPRO"
+        assert {"n", "cre", "mod", "s"} <= set(item) and all(isinstance(v, str) for v in item.values())
+        assert _get(cam, "/gopro/camera/analytics/set_client_info") == (200, b"{}")
+        assert [e for e in cam.state()["events"] if e["what"] == "analytics"]
+
+
+def _raw_get(port, path, host=True):
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+        head = f"GET {path} HTTP/1.1\r\n" + (f"Host: 127.0.0.1:{port}\r\n" if host else "") + "\r\n"
+        s.sendall(head.encode())
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < int(
+                [ln for ln in data.split(b"\r\n") if ln.lower().startswith(b"content-length")][0].split(b":")[1]):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def test_emulated_usb_camera_refuses_a_request_without_host_header():
+    """Reported: a HERO11 (v02.01) on USB answered 403 "Connection forbidden" to every request
+    without a Host header (gopro/OpenGoPro issue #305)."""
+    from camrig.emulator.open_gopro import OpenGoPro
+    with OpenGoPro("u", model="hero11", usb=True, delay_ms=0) as cam:
+        answer = _raw_get(cam.port, "/gopro/camera/control/wired_usb?p=1", host=False)
+        assert answer.startswith(b"HTTP/1.1 403") and b"Connection forbidden" in answer
+        assert b"text/plain" in answer and b"Connection: close" in answer and not cam.wired_usb
+        assert _raw_get(cam.port, "/gopro/camera/control/wired_usb?p=1").startswith(b"HTTP/1.1 200")
+        cam.fault("usb_require_host", on=False)
+        assert _raw_get(cam.port, "/gopro/camera/keep_alive", host=False).startswith(b"HTTP/1.1 200")
+    with OpenGoPro("w", model="hero11", delay_ms=0) as cam:    # over Wi-Fi: not reported, not required
+        assert _raw_get(cam.port, "/gopro/camera/keep_alive", host=False).startswith(b"HTTP/1.1 200")
+
+
+def test_the_daemons_http_client_sends_a_host_header():
+    """pycurl sends ``Host: address:port`` from the URL by default; a camera on USB needs it."""
+    from camrig.http import HttpClient
+    from camrig.link import AddressLink
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(self.headers.get("Host"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    client = HttpClient(AddressLink("u", "127.0.0.1"), port=srv.server_address[1], timeout=2.0)
+    try:
+        assert client.get("/gopro/camera/keep_alive").status == 200
+    finally:
+        client.close()
+        srv.shutdown()
+        srv.server_close()
+    assert seen == [f"127.0.0.1:{srv.server_address[1]}"]
+
+
+def test_daemon_driver_works_against_a_usb_camera_that_requires_host():
+    from camrig.emulator.open_gopro import OpenGoPro
+    from camrig.http import HttpClient
+    from camrig.link import AddressLink
+    with OpenGoPro("u", model="hero12", usb=True, delay_ms=0, preset_busy=0) as cam:
+        http_ = HttpClient(AddressLink("u", "127.0.0.1"), port=cam.port, timeout=2.0)
+        try:
+            d = OpenGoProHttp(http_, "u", "hero12", usb=True)
+            cam.fault("mode")
+            assert d.status().in_video_mode is False
+            d.select_video()
+            assert d.status().in_video_mode is True
+            assert not [e for e in cam.state()["events"] if e["what"] == "host_missing"]
+        finally:
+            http_.close()
+
+
+def test_the_daemon_never_asks_for_camera_info():
+    """/gopro/camera/info is listed for HERO12 and later only: nothing in the daemon relies on it."""
+    root = Path(__file__).resolve().parents[2] / "camrig"
+    users = [f for f in root.rglob("*.py") if "/gopro/camera/info" in f.read_text() and "emulator" not in f.parts]
+    assert users == []
+
+
+# --- the worker with Open GoPro cameras found in photo (the worker itself is unchanged) ------------
+
+def _ogp_http_worker(cam):
+    from camrig.config import CameraConfig
+    from camrig.http import HttpClient
+    from camrig.link import AddressLink
+    from camrig.wake_open_gopro import OpenGoProWaker
+    from camrig.worker import CameraWorker
+    cfg = CameraConfig(name="bumper", iface=None, ssid=None, wifi_mac=None, bt_mac=None, model=cam.model,
+                       address="127.0.0.1", http_port=cam.port)
+    http_ = HttpClient(AddressLink("bumper", "127.0.0.1"), port=cam.port, timeout=1.0, connect_timeout=0.3)
+    driver = OpenGoProHttp(http_, "bumper", cam.model, keep_alive_interval=None)
+    worker = CameraWorker(cfg, driver, OpenGoProWaker(cfg, driver, probe_window=1.0), keep_awake=None,
+                          confirm_delay=0.05, power_cycle_pause=0.1)
+    return worker, http_
+
+
+def _group_loads(cam, via):
+    return [e for e in cam.state()["events"] if e["what"] == "preset_group" and e.get("via") == via]
+
+
+def test_hero12_found_in_photo_records_video_after_the_trigger_and_is_corrected_mid_session(caplog):
+    from camrig.emulator.open_gopro import OpenGoPro
+    caplog.set_level("INFO", logger="camrig.worker")
+    with OpenGoPro("bumper", model="hero12", delay_ms=0, boot_delay=0.1, preset_busy=0.2) as cam:
+        cam.fault("mode")                                  # left in the photo group
+        worker, http_ = _ogp_http_worker(cam)
+        worker.start()
+        try:
+            assert eventually(lambda: cam.state()["preset_group"] == 1000, timeout=10.0)  # at first contact
+            assert worker.snapshot()["mode"] in ("photo", "video")   # the status read before the load
+            worker.set_wanted(True)
+            assert eventually(lambda: cam.state()["recording"], timeout=5.0)
+            assert eventually(lambda: worker.snapshot()["mode"] == "video", timeout=5.0)
+            st = cam.state()
+            assert st["capture"] == "video" and st["photos"] == 0 and len(_group_loads(cam, "http")) == 1
+            cam.fault("mode")                              # turned to photo on its screen: recording ends
+            worker.request_check()
+            assert eventually(lambda: cam.state()["recording"], timeout=5.0)
+            st = cam.state()
+            assert st["capture"] == "video" and st["photos"] == 0 and len(_group_loads(cam, "http")) == 2
+            lines = [r.getMessage() for r in caplog.records if "not video" in r.getMessage()]
+            assert lines == ["bumper: in photo mode, not video: selecting video mode"] * 2, lines
+        finally:
+            worker.stop()
+            http_.close()
+
+
+@pytest.mark.parametrize("model", ["hero9", "hero11"])
+def test_ble_only_camera_found_in_photo_records_video_after_the_trigger(ble_loop, model):
+    from camrig.config import CameraConfig
+    from camrig.wake_open_gopro import OpenGoProWaker
+    from camrig.worker import CameraWorker
+    d = tempfile.mkdtemp(prefix="ogp-")
+    bt = "02:47:50:b7:00:09"
+    cam = _emulated_camera(d, model=model, bt=bt, start="awake", ble_ready_delay=0.1, preset_busy=0.2).start()
+    cam.fault("mode", group=1002)                          # left in the time-lapse group
+    session = OpenGoProBle(bt, camera="roof", factory=client_factory("emulated", emu_dir=d, timeout=2.0,
+                                                                     camera="roof"), loop=ble_loop, timeout=3.0)
+    cfg = CameraConfig(name="roof", iface=None, ssid=None, wifi_mac=None, bt_mac=bt, model=model, control="ble")
+    driver = OpenGoProBleDriver(session, "roof", model, keep_alive_interval=None)
+    worker = CameraWorker(cfg, driver, OpenGoProWaker(cfg, driver, ble=session), keep_awake=None,
+                          confirm_delay=0.05, power_cycle_pause=0.1)
+    worker.start()
+    try:
+        worker.set_wanted(True)
+        assert eventually(lambda: cam.state()["recording"], timeout=10.0)
+        st = cam.state()
+        assert st["capture"] == "video" and st["preset_group"] == 1000 and len(_group_loads(cam, "ble")) == 1
+        cam.fault("mode")                                  # photo mid-session
+        worker.request_check()
+        assert eventually(lambda: cam.state()["recording"], timeout=10.0)
+        assert cam.state()["capture"] == "video" and cam.state()["photos"] == 0
+        assert len(_group_loads(cam, "ble")) == 2
+    finally:
+        worker.stop()
+        session.disconnect()
+        cam.close()
+
+
+def test_emulated_settings_follow_the_openapi_model_lists_and_403_shape():
+    """Setting 2 (Video Resolution): option 24 (5K) lists HERO9 Black only, 100 (5.3K) HERO10-13,
+    999 is no option at all; setting 150 lists HERO11 Black only (OpenAPI x-option-metadata,
+    x-supported-cameras; 403Setting body)."""
+    from camrig.emulator.open_gopro import OpenGoPro
+    with OpenGoPro("c", model="hero12", delay_ms=0) as cam:
+        assert _get(cam, "/gopro/camera/setting?setting=2&option=100") == (200, b"{}")
+        assert json.loads(_get(cam, "/gopro/camera/setting?setting=2")[1]) == {"option": 100}
+        assert json.loads(_get(cam, "/gopro/camera/state")[1])["settings"]["2"] == 100
+        code, body = _get(cam, "/gopro/camera/setting?setting=2&option=24")
+        doc = json.loads(body)
+        assert code == 403 and (doc["error"], doc["setting_id"], doc["option_id"]) == (3, 2, 24)
+        assert {"id": 100, "display_name": "5.3K"} in doc["supported_options"]
+        assert json.loads(_get(cam, "/gopro/camera/setting?setting=2&option=999")[1])["error"] == 4
+        assert json.loads(_get(cam, "/gopro/camera/setting?setting=150&option=0")[1])["error"] == 2
+        _get(cam, "/gopro/camera/shutter/start")
+        code, body = _get(cam, "/gopro/camera/setting?setting=2&option=9")
+        assert code == 403 and json.loads(body)["error"] == 1     # while encoding (code unverified)
+    with OpenGoPro("c", model="hero9", delay_ms=0) as cam:
+        assert _get(cam, "/gopro/camera/setting?setting=2&option=24")[0] == 200
