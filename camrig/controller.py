@@ -238,8 +238,12 @@ class Controller:
     # --- outputs ------------------------------------------------------------------------------
 
     def wanted_by(self) -> list[str]:
-        """Why recording is wanted now: the active trigger kinds (``pin``, ``file``) and ``latch``."""
-        why = []
+        """Why recording is wanted now: the active trigger kinds (``pin``, ``file``) and ``latch``;
+        empty while recording is not wanted (the triggers are then not read again: a read of the
+        trigger file goes through its settle filter, and the loop's own reads are enough)."""
+        why: list[str] = []
+        if not self.wanted:
+            return why
         for kind, trigger in trigger_sources(self.trigger):
             try:
                 active = bool(trigger.value)
