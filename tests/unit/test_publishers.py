@@ -334,3 +334,23 @@ def test_write_error_type_is_camrig_error():
     from camrig.status import write_status
     with pytest.raises(CamRigError):
         write_status("/proc/version/status.json", {})
+
+
+def test_the_loop_names_a_stuck_publisher_and_goes_on(monkeypatch, caplog):
+    monkeypatch.setattr("camrig.controller.PUBLISHER_STALL_S", 0.1)
+    gate = threading.Event()
+    worker, trigger = WantedWorker("front"), FlipTrigger()
+    ctl = Controller(config(), [worker], trigger, Notifier(environ={}), status_path="",
+                     publishers=[Recorder("mqtt", gate=gate)])
+    with caplog.at_level(logging.WARNING, logger="camrig.controller"):
+        thread = start(ctl)
+        try:
+            assert eventually(lambda: any("publisher mqtt has been stuck" in r.getMessage()
+                                          for r in caplog.records))
+            trigger.set(True)
+            assert eventually(lambda: worker.wanted)
+        finally:
+            gate.set()
+            ctl.request_stop()
+            thread.join(5)
+            ctl.shutdown(stop_recordings=False, timeout=0.5)
