@@ -115,9 +115,10 @@ def cmd_run(args) -> int:
 
     controller = Controller(config, workers, trigger, notifier, reload=lambda: _load(args),
                             assembly=assembly)
-    signal.signal(signal.SIGTERM, lambda *_: controller.request_stop())
-    signal.signal(signal.SIGINT, lambda *_: controller.request_stop())
-    signal.signal(signal.SIGHUP, lambda *_: controller.request_reload())
+    # Signal handlers only post a command (camrig/commands.py); the controller's loop runs it.
+    signal.signal(signal.SIGTERM, lambda *_: controller.request_stop("SIGTERM"))
+    signal.signal(signal.SIGINT, lambda *_: controller.request_stop("SIGINT"))
+    signal.signal(signal.SIGHUP, lambda *_: controller.request_reload("SIGHUP"))
     for w in workers:
         w.start()
     try:

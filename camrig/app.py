@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .ble.gatttool import GatttoolBle
 from .ble.open_gopro import BleakLegacyBle, BleLoop, OpenGoProBle, client_factory
@@ -192,6 +193,55 @@ def build_workers(config: Config, parts: list[CameraParts]) -> list[CameraWorker
 
 #: Config attributes that shape the trigger: a reload that changes one rebuilds the trigger.
 TRIGGER_SETTINGS = ("gpio_bcm_pin", "gpio_bounce_time", "gpio_pin_factory", "trigger_path")
+
+
+@dataclass(frozen=True)
+class ReloadPlan:
+    """What a reload from ``old`` to ``new`` does (:meth:`Assembly.plan_reload`); names are camera
+    names, each list in the order of ``new.cameras`` (``remove``: of ``old.cameras``).
+
+    ``update``: unchanged cameras: they keep their worker, its connection and its state, and take
+    the new timeouts and KEEP_AWAKE in place. ``replace``: cameras whose entry changed (all of
+    them when NETWORK_MODE changed): a new worker, which finds the camera recording and leaves it
+    so. ``add``: new cameras. ``remove``: cameras no longer in GOPROS: their worker stops without a
+    shutter. ``trigger_changed``: one of :data:`TRIGGER_SETTINGS` changed: the trigger is rebuilt.
+    ``network_mode_changed``: a new RouteTable. ``changed``: the Config attributes that differ.
+    ``reasons``: why each camera in ``replace`` is replaced, for the log.
+    """
+
+    old: Config
+    new: Config
+    update: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    trigger_changed: bool = False
+    network_mode_changed: bool = False
+    changed: tuple[str, ...] = ()
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line for the log: ``replace rear; add side; trigger rebuilt`` (``no change``)."""
+        parts = [f"{what} {', '.join(names)}" for what, names in
+                 (("keep", self.update), ("replace", self.replace), ("add", self.add), ("remove", self.remove))
+                 if names and what != "keep"]
+        if self.trigger_changed:
+            parts.append("trigger rebuilt")
+        return "; ".join(parts) or "no camera or trigger change"
+
+
+@dataclass
+class Applied:
+    """What :meth:`Assembly.apply` left running: ``config`` (``plan.new``, with the running trigger
+    settings kept when the new trigger could not be opened), ``trigger`` (started), ``workers``
+    (in GOPROS order, every one started), and per camera what happened (``kept``, ``replaced``,
+    ``added``, ``removed``, or why it was not)."""
+
+    config: Config
+    trigger: object
+    workers: list[CameraWorker]
+    cameras: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
 
 #: Seconds a replacement worker waits, at most, for the worker it replaces to end before it talks
 #: to the camera itself. The old worker ends within its exchange in flight (``HTTP_TIMEOUT``, a BLE
@@ -415,6 +465,130 @@ class Assembly:
     def trigger(self, config: Config):
         """The trigger ``config`` asks for (:func:`build_trigger`); TriggerError if it cannot be opened."""
         return build_trigger(config, pin_factory=self.pin_factory)
+
+    # --- reload (SIGHUP, the ``reload`` command) -----------------------------------------------
+
+    @staticmethod
+    def plan_reload(old: Config, new: Config) -> ReloadPlan:
+        """Compare two configs: which cameras keep their worker, which get a new one, which come
+        and go, whether the trigger is rebuilt (:class:`ReloadPlan`). Pure: touches nothing.
+
+        A camera is kept when its entry (:class:`CameraConfig`, every field) is equal and
+        NETWORK_MODE did not change; a changed entry or NETWORK_MODE is a replacement.
+        """
+        changed = tuple(f.name for f in dataclasses.fields(Config)
+                        if f.compare and getattr(new, f.name) != getattr(old, f.name))
+        mode_changed = new.network_mode != old.network_mode
+        before = {c.name: c for c in old.cameras}
+        now = {c.name for c in new.cameras}
+        update, replace, add, reasons = [], [], [], {}
+        for cam in new.cameras:
+            was = before.get(cam.name)
+            if was is None:
+                add.append(cam.name)
+            elif was == cam and not mode_changed:
+                update.append(cam.name)
+            else:
+                replace.append(cam.name)
+                reasons[cam.name] = "NETWORK_MODE changed" if mode_changed else "camera entry changed"
+        remove = [c.name for c in old.cameras if c.name not in now]
+        return ReloadPlan(old, new, tuple(update), tuple(replace), tuple(add), tuple(remove),
+                          trigger_changed=any(getattr(new, k) != getattr(old, k) for k in TRIGGER_SETTINGS),
+                          network_mode_changed=mode_changed, changed=changed, reasons=reasons)
+
+    def apply(self, plan: ReloadPlan, *, trigger, on_trigger: Callable[[], None], wanted: bool) -> Applied:
+        """Carry ``plan`` out without dropping a recording, and without waiting for any camera.
+
+        ``trigger``: the running trigger; it is closed and the new one opened and started with
+        ``on_trigger`` when ``plan.trigger_changed`` (if the new one cannot be opened the old
+        settings are reopened and kept; if even that fails, the trigger file alone). Then: shared
+        settings (:meth:`configure`), unchanged workers updated in place (:meth:`update`), new
+        workers built with ``wanted`` and started, replaced and removed workers retired
+        (:meth:`retire`: never waited for). A camera whose new parts cannot be built (ConfigError:
+        BLE tools missing, say) keeps its running worker, or is left out if it is new; that is
+        logged and listed in :attr:`Applied.errors`.
+        """
+        config = plan.new
+        if plan.trigger_changed:
+            trigger, config = self._replace_trigger(trigger, plan.old, config)
+            trigger.start(on_trigger)
+        self.configure(config)
+        cameras: dict[str, str] = {}
+        errors: list[str] = []
+        workers: list[CameraWorker] = []
+        fresh: list[CameraWorker] = []
+        retire: list[CameraWorker] = []
+        kept_entries: dict[str, CameraConfig] = {}   # refused replacements: the entry that still runs
+        for cam in config.cameras:
+            running = self._built.get(cam.name)
+            if cam.name in plan.update and running is not None:
+                self.update(running.worker, config)
+                workers.append(running.worker)
+                cameras[cam.name] = "kept"
+                continue
+            try:
+                nw = self.worker(config, cam)
+            except CamRigError as exc:
+                errors.append(f"{cam.name}: {exc}")
+                if running is not None:
+                    log.error("reload: %s: its new parts cannot be built (%s); the running worker stays",
+                              cam.name, exc)
+                    workers.append(running.worker)
+                    cameras[cam.name] = f"kept (new entry refused: {exc})"
+                    kept_entries[cam.name] = running.worker.camera
+                else:
+                    log.error("reload: %s: cannot be added: %s", cam.name, exc)
+                    cameras[cam.name] = f"not added: {exc}"
+                continue
+            if running is not None:
+                log.info("reload: %s: %s; replacing its worker (a recording goes on)", cam.name,
+                         plan.reasons.get(cam.name, "camera entry changed"))
+                retire.append(running.worker)
+                cameras[cam.name] = "replaced"
+            else:
+                log.info("reload: %s: new camera", cam.name)
+                cameras[cam.name] = "added"
+            nw.set_wanted(wanted)
+            workers.append(nw)
+            fresh.append(nw)
+        for name in plan.remove:
+            gone = self._built.get(name)
+            if gone is not None:
+                log.info("reload: %s: no longer in GOPROS; its worker stops (the camera is left as it is)", name)
+                retire.append(gone.worker)
+                cameras[name] = "removed"
+        # Retiring never waits (a hung camera's exchange would stall every camera's trigger): the
+        # old worker sends nothing more, and its successor waits for it to end before it talks.
+        for w in retire:
+            self.retire(w)
+        for w in fresh:
+            w.start()
+        if kept_entries:   # the config says what runs, so that the next reload tries the new entry again
+            config = dataclasses.replace(config, cameras=tuple(kept_entries.get(c.name, c) for c in config.cameras))
+        return Applied(config, trigger, workers, cameras, errors)
+
+    def _replace_trigger(self, trigger, old: Config, new: Config):
+        """Close ``trigger``, open the one ``new`` asks for; if that fails, reopen the one of ``old``
+        and keep its settings; if that fails too, the trigger file alone. Returns ``(trigger, the
+        config that now holds)``; the trigger is not started."""
+        try:
+            trigger.close()
+        except Exception:
+            log.exception("closing the trigger failed")
+        try:
+            opened = self.trigger(new)
+            log.info("reload: trigger is now %r", opened)
+            return opened, new
+        except CamRigError as exc:
+            log.error("reload: the new trigger cannot be used (%s); keeping the running trigger", exc)
+            new = dataclasses.replace(new, **{k: getattr(old, k) for k in TRIGGER_SETTINGS})
+        try:
+            return self.trigger(old), new
+        except CamRigError as exc2:
+            path = old.trigger_path or new.trigger_path or Config.__dataclass_fields__["trigger_path"].default
+            log.error("reload: the running trigger cannot be reopened either (%s); "
+                      "carrying on with the trigger file %s only", exc2, path)
+            return FileTrigger(path), dataclasses.replace(new, gpio_bcm_pin=None, trigger_path=path)
 
 
 def build_trigger(config: Config, *, pin_factory=None):

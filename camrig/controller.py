@@ -1,67 +1,83 @@
-"""The controller: one main loop from triggers to workers, and everything people see.
+"""The controller: one main loop from triggers and commands to workers, and out to publishers.
 
-It wakes on a trigger event (at once: GPIO edge callback, inotify) or on its
-cycle tick (``CYCLE_SECONDS``, 1 s), hands *wanted* to every worker in one
-pass (each worker's thread sends its shutter in parallel), asks every worker
-for a status check every ``CHECK_STATUS`` cycles, publishes the status file
-and the systemd ``STATUS=`` line, and pings the watchdog only while the loop
-itself makes progress. Signal handlers only set flags; this loop decides.
+It wakes on a trigger event (at once: GPIO edge callback, inotify), on a posted command, or on its
+cycle tick (``CYCLE_SECONDS``, 1 s); hands *wanted* (trigger OR the record latch) to every worker
+in one pass (each worker's thread sends its shutter in parallel); asks every worker for a status
+check every ``CHECK_STATUS`` cycles; hands the snapshot to its publishers (status file, systemd
+``STATUS=``: camrig/publishers.py); and pings the watchdog only while the loop itself makes
+progress. Signal handlers and other threads only post commands (camrig/commands.py: ``stop``,
+``reload``, ``record``, ``mark``, ``offload``); this loop runs them.
 
-Nothing here waits on anything slow: notifications to systemd never block
-(a dropped ``WATCHDOG=1``, ``STATUS=`` or ``READY=1`` is sent again at the
-next tick), and a worker replaced by a reload is not waited for.
+Nothing here waits on anything slow: a publisher that may block runs in a thread of its own
+(the newest snapshot wins), notifications to systemd never block (a dropped ``WATCHDOG=1``,
+``STATUS=`` or ``READY=1`` is sent again at the next tick), and a worker replaced by a reload is
+not waited for. Which workers a reload replaces is the assembly's decision
+(:meth:`camrig.app.Assembly.plan_reload`, :meth:`~camrig.app.Assembly.apply`).
+
+``WATCHDOG=1``, ``READY=1``, ``RELOADING=1`` and ``STOPPING=1`` stay here, not in a publisher:
+they are statements about the loop (it is alive, start-up or a reload is done), so they must be
+sent from the loop itself; a publisher thread would keep pinging while the loop hung.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import os
+import queue
 import threading
 import time
 from typing import Callable, Sequence
 
+from .commands import CameraResult, Command, Result
 from .config import Config
 from .errors import CamRigError
 from .logutil import flush_all, limit_repeats
-from .status import write_status
+from .publishers import Publishers, StatusFilePublisher, SystemdStatusPublisher, summary_line
 from .worker import CameraWorker, State
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Controller", "summary_line", "trigger_sources"]
 
-def summary_line(rows: Sequence[dict]) -> str:
-    """The systemd ``STATUS=`` text: ``3/4 recording; rear: waking``.
+#: seconds a publisher may spend inside one publish before the loop says so in the log (it is
+#: not waited for either way: the cameras are not affected)
+PUBLISHER_STALL_S = 30.0
 
-    Counts cameras recording out of all; names each camera that is not in the
-    state wanted of it (with its state, and its last error when it has one).
-    """
-    recording = sum(1 for r in rows if r.get("recording") and r.get("state") == State.RECORDING.value)
-    parts = [f"{recording}/{len(rows)} recording"]
-    for r in rows:
-        good = State.RECORDING.value if r.get("wanted") else State.IDLE.value
-        if r.get("state") != good and not (not r.get("wanted") and r.get("state") == State.ASLEEP.value):
-            state = r.get("state")
-            if r.get("step"):
-                state = f"{state} ({r['step']})"
-            parts.append(f"{r.get('name')}: {state}")
-        elif r.get("degraded"):
-            parts.append(f"{r.get('name')}: degraded")
-    return "; ".join(parts)
+
+def trigger_sources(trigger) -> list[tuple[str, object]]:
+    """The leaf triggers inside ``trigger`` with the word the snapshot's ``wanted_by`` uses for
+    each: ``pin`` (GpioTrigger), ``file`` (FileTrigger), else the trigger's ``kind`` attribute or
+    ``trigger``. An AnyTrigger (anything with ``triggers``) is opened up."""
+    from .trigger import FileTrigger, GpioTrigger
+
+    inner = getattr(trigger, "triggers", None)
+    if inner is not None:
+        return [leaf for t in inner for leaf in trigger_sources(t)]
+    if isinstance(trigger, GpioTrigger):
+        kind = "pin"
+    elif isinstance(trigger, FileTrigger):
+        kind = "file"
+    else:
+        kind = str(getattr(trigger, "kind", "trigger"))
+    return [(kind, trigger)]
 
 
 class Controller:
-    """Run the daemon's main loop until :meth:`request_stop`.
+    """Run the daemon's main loop until a ``stop`` command (:meth:`request_stop`).
 
-    ``workers`` are started CameraWorkers (or objects with their interface);
-    ``trigger`` has ``value``/``start(on_change)``/``close()``; ``notifier`` is
-    a :class:`camrig.systemd.Notifier`. ``status_path`` None disables the file.
+    ``workers`` are started CameraWorkers (or objects with their interface); ``trigger`` has
+    ``value``/``start(on_change)``/``close()``; ``notifier`` is a :class:`camrig.systemd.Notifier`.
+    ``status_path`` None takes STATUS_PATH from the config, ``""`` disables the file.
+    ``publishers``: further outputs (:class:`camrig.publishers.Publisher`) fed the same snapshot
+    as the status file and ``STATUS=``. ``reload`` reads the config again (raising CamRigError for
+    a bad one); ``assembly`` (:class:`camrig.app.Assembly`) plans and applies a reload: without it
+    a reload is refused.
     """
 
     def __init__(self, config: Config, workers: Sequence[CameraWorker], trigger, notifier, *,
                  status_path: str | None = None, clock: Callable[[], float] = time.monotonic,
-                 reload: Callable[[], Config] | None = None, assembly=None):
+                 reload: Callable[[], Config] | None = None, assembly=None, publishers: Sequence = ()):
         self.config = config
         self.workers = list(workers)
         self.trigger = trigger
@@ -70,41 +86,57 @@ class Controller:
         self.status_path = status_path if status_path is not None else config.status_path
         self.clock = clock
         self.reload = reload
-        #: camrig.app.Assembly: lets a reload rebuild the trigger and replace workers. Without
-        #: it a reload takes only the settings that need no new parts.
+        #: camrig.app.Assembly: plans a reload (which workers to replace, whether the trigger is
+        #: rebuilt) and carries it out.
         self.assembly = assembly
         self._last_ping: float | None = None
         self._ping_retry_at: float | None = None    # a WATCHDOG=1 was dropped: send it again then
         self._ready_pending = False                 # a READY=1 was dropped: send it at the next tick
         self.wanted = False
+        #: ``record on`` sets it, ``record off|auto`` clears it: wanted = trigger OR latch
+        self.latch = False
         self.cycle = 0
         self._event = threading.Event()
         self._stop = threading.Event()
-        self._reload_requested = False
-        self._last_published: tuple | None = None
-        self._last_written = 0.0
-        self._status_error: str | None = None
-        self._last_summary: str | None = None
+        #: posted commands; SimpleQueue.put is reentrant, so a signal handler may post
+        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self.publishers = Publishers([SystemdStatusPublisher(notifier)])
+        if self.status_path:
+            self.publishers.add(StatusFilePublisher(self.status_path))
+        for p in publishers:
+            self.publishers.add(p)
         #: for the lines a chattering trigger or a dead worker repeat every change / every cycle
         self._repeating = limit_repeats(log)
 
     def __repr__(self) -> str:
-        return f"<Controller wanted={self.wanted} cycle={self.cycle} cameras={len(self.workers)}>"
+        return (f"<Controller wanted={self.wanted} latch={self.latch} cycle={self.cycle} "
+                f"cameras={len(self.workers)}>")
 
-    # Called from signal handlers and other threads: set a flag, wake the loop, nothing more.
-    def request_stop(self) -> None:
-        self._stop.set()
-        self._event.set()
+    # --- inputs: any thread, signal handlers included -----------------------------------------
 
-    def request_reload(self) -> None:
-        self._reload_requested = True
+    def post(self, cmd: Command) -> Command:
+        """Queue ``cmd`` for the loop and wake it; returns ``cmd`` (wait on ``cmd.reply``). Never
+        blocks, safe in a signal handler. Answered at the loop's next wake (a command posted
+        after the loop ended is answered by :meth:`shutdown`)."""
+        self._commands.put(cmd)
         self._event.set()
+        return cmd
+
+    def request_stop(self, source: str = "api") -> Command:
+        """Post ``stop``: the loop ends at its next wake."""
+        return self.post(Command("stop", source=source))
+
+    def request_reload(self, source: str = "api") -> Command:
+        """Post ``reload``: the config is read again and applied on the loop."""
+        return self.post(Command("reload", source=source))
 
     def _on_trigger(self) -> None:
         self._event.set()
 
+    # --- the loop -----------------------------------------------------------------------------
+
     def run(self) -> None:
-        """The main loop; returns after :meth:`request_stop`. Never raises for a camera's problem."""
+        """The main loop; returns after a ``stop`` command. Never raises for a camera's problem."""
         self.trigger.start(self._on_trigger)
         self._apply(self.trigger.value, "start")
         self._ready()
@@ -120,12 +152,10 @@ class Controller:
             self._event.wait(max(0.0, wake_at - self.clock()))
             if self._event.is_set():
                 self._event.clear()
+                self._run_commands()
                 if self._stop.is_set():
                     break
                 self._apply(self.trigger.value, "trigger")
-                if self._reload_requested:
-                    self._reload_requested = False
-                    self._do_reload()
             now = self.clock()
             if now >= next_tick:
                 self._tick()
@@ -139,11 +169,16 @@ class Controller:
         self.notifier.stopping()
         log.info("stopping")
 
-    def _apply(self, wanted: bool, why: str) -> None:
+    def _apply(self, trigger: bool, why: str) -> None:
+        """wanted = ``trigger`` OR :attr:`latch`; handed to every worker when it changes (and at start)."""
+        wanted = bool(trigger) or self.latch
         if wanted != self.wanted or why == "start":
             if wanted != self.wanted:
-                self._repeating.info("trigger %s: recording %s", "on" if wanted else "off",
-                                "wanted" if wanted else "not wanted")
+                if why.startswith("record"):
+                    self._repeating.info("%s: recording %s", why, "wanted" if wanted else "not wanted")
+                else:
+                    self._repeating.info("trigger %s: recording %s", "on" if wanted else "off",
+                                         "wanted" if wanted else "not wanted")
             self.wanted = wanted
             for w in self.workers:
                 w.set_wanted(wanted)
@@ -163,6 +198,9 @@ class Controller:
             for w in self.workers:
                 w.request_check()
         self._publish()
+        for name, seconds in self.publishers.stalled(PUBLISHER_STALL_S):
+            self._repeating.warning("publisher %s has been stuck in one publish for %.0f s; the cameras "
+                                    "are not affected, its output is stale", name, seconds)
         self._ping()
         flush_all()          # repeated log lines held back (camrig.logutil): their summaries
 
@@ -197,170 +235,176 @@ class Controller:
         interval = self.notifier.watchdog_interval
         self._ping_retry_at = self.clock() + min(self.config.cycle_seconds, interval / 4)
 
+    # --- outputs ------------------------------------------------------------------------------
+
+    def wanted_by(self) -> list[str]:
+        """Why recording is wanted now: the active trigger kinds (``pin``, ``file``) and ``latch``;
+        empty while recording is not wanted (the triggers are then not read again: a read of the
+        trigger file goes through its settle filter, and the loop's own reads are enough)."""
+        why: list[str] = []
+        if not self.wanted:
+            return why
+        for kind, trigger in trigger_sources(self.trigger):
+            try:
+                active = bool(trigger.value)
+            except Exception:   # a closed or broken trigger: it wants nothing
+                active = False
+            if active and kind not in why:
+                why.append(kind)
+        if self.latch:
+            why.append("latch")
+        return why
+
     def snapshot(self) -> dict:
         """The status file's content (docs/contracts.md, "Status snapshot")."""
         return {
             "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "pid": os.getpid(),
             "wanted": self.wanted,
+            "wanted_by": self.wanted_by(),
             "triggers": repr(self.trigger),
             "network_mode": self.config.network_mode,
             "cameras": [w.snapshot() for w in self.workers],
         }
 
     def _publish(self, force: bool = False) -> None:
-        snap = self.snapshot()
-        rows = snap["cameras"]
-        key = (snap["wanted"], tuple(tuple(sorted((k, str(v)) for k, v in r.items() if k != "last_seen"))
-                                     for r in rows))
-        now = self.clock()
-        summary = summary_line(rows)
-        if summary != self._last_summary and self.notifier.status(summary) is not False:
-            self._last_summary = summary            # a dropped STATUS= goes again at the next tick
-        # Write when something changed, and at least every 10 s so "last seen" stays fresh.
-        if not force and key == self._last_published and now - self._last_written < 10.0:
-            return
-        self._last_published = key
-        self._last_written = now
-        if not self.status_path:
-            return
-        try:
-            write_status(self.status_path, snap)
-            if self._status_error:
-                log.info("status file %s writable again", self.status_path)
-            self._status_error = None
-        except CamRigError as exc:
-            if str(exc) != self._status_error:
-                log.warning("status file not written: %s", exc)
-            self._status_error = str(exc)
+        """Hand a fresh snapshot to every publisher; returns at once (a publisher that may block
+        runs in its own thread). ``force``: the status file is written even if nothing changed
+        (start, reload, exit); otherwise when something changed, and at least every 10 s."""
+        self.publishers.publish(self.snapshot(), force=force)
 
-    def _do_reload(self) -> None:
-        """SIGHUP: read the config again and apply it without dropping a recording.
+    def _set_status_path(self, path: str | None) -> None:
+        """STATUS_PATH changed on a reload: the status file publisher follows it."""
+        if path == self.status_path:
+            return
+        self.status_path = path
+        self.publishers.replace(StatusFilePublisher.name, StatusFilePublisher(path) if path else None)
 
-        A config error keeps the running configuration. With an
-        :attr:`assembly`: the trigger is rebuilt when its settings changed
-        (and the old one restored if the new one cannot be opened); a camera
-        whose entry changed (or every camera, when NETWORK_MODE changed) gets
-        a new worker, which finds the camera recording and leaves it so;
-        removed cameras' workers stop without a shutter; cameras that did not
-        change keep their worker, its connection and its state, and take the
-        new timeouts and KEEP_AWAKE in place.
+    # --- commands (on the loop) ---------------------------------------------------------------
+
+    def _run_commands(self) -> None:
+        """Run every posted command, in order, answering each (never raises)."""
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            handler = getattr(self, f"_cmd_{cmd.name}")
+            try:
+                result = handler(cmd)
+            except Exception as exc:  # a bug in one command must not end the loop
+                log.exception("command %s from %s failed", cmd, cmd.source)
+                result = Result(cmd.name, False, f"internal error: {exc!r}")
+            cmd.answer(result)
+
+    def _cmd_stop(self, cmd: Command) -> Result:
+        self._stop.set()
+        return Result("stop", True, "stopping")
+
+    def _cmd_reload(self, cmd: Command) -> Result:
+        return self._do_reload()
+
+    def _cmd_record(self, cmd: Command) -> Result:
+        mode = cmd.args[0]
+        self.latch = mode == "on"
+        trigger = bool(self.trigger.value)
+        self._apply(trigger, f"record {mode}")
+        self._publish()
+        cameras = {w.name: CameraResult(True, "recording wanted" if self.wanted else "recording not wanted")
+                   for w in self.workers}
+        wanted_by = self.wanted_by()
+        if mode == "off" and trigger:
+            return Result("record", False, f"latch cleared, but recording is still wanted by the trigger "
+                          f"({', '.join(wanted_by) or 'trigger'}): 'off' never overrides a trigger", cameras)
+        detail = (f"recording wanted by: {', '.join(wanted_by)}" if self.wanted
+                  else "recording not wanted")
+        return Result("record", True, detail, cameras)
+
+    def _cmd_mark(self, cmd: Command) -> Result:
+        """A HiLight on every recording camera. Needs ``worker.hilight()`` (the worker's job slot
+        queues it and returns at once); a worker without it answers "not supported by this build"."""
+        cameras = {}
+        for w in self.workers:
+            recording = w.snapshot().get("state") == State.RECORDING.value
+            hilight = getattr(w, "hilight", None)
+            if not callable(hilight):
+                cameras[w.name] = CameraResult(False, "HiLight not supported by this build")
+            elif not recording:
+                cameras[w.name] = CameraResult(False, "not recording: no HiLight")
+            else:
+                try:
+                    hilight()
+                    cameras[w.name] = CameraResult(True, "HiLight asked for")
+                except CamRigError as exc:
+                    cameras[w.name] = CameraResult(False, exc.detail)
+        ok = any(r.ok for r in cameras.values())
+        marked = [n for n, r in cameras.items() if r.ok]
+        return Result("mark", ok, f"HiLight asked for on {', '.join(marked)}" if ok
+                      else "no camera took a HiLight", cameras)
+
+    def _cmd_offload(self, cmd: Command) -> Result:
+        why = "offload is not implemented yet"
+        return Result("offload", False, why, {w.name: CameraResult(False, why) for w in self.workers})
+
+    # --- reload -------------------------------------------------------------------------------
+
+    def _do_reload(self) -> Result:
+        """SIGHUP / ``reload``: read the config again and apply it without dropping a recording.
+
+        A config error keeps the running configuration. The assembly plans the reload
+        (:meth:`camrig.app.Assembly.plan_reload`) and carries it out
+        (:meth:`~camrig.app.Assembly.apply`): the trigger is rebuilt when its settings changed
+        (the old one restored if the new one cannot be opened); a camera whose entry changed (or
+        every camera, when NETWORK_MODE changed) gets a new worker, which finds the camera
+        recording and leaves it so; removed cameras' workers stop without a shutter; cameras that
+        did not change keep their worker, its connection and its state, and take the new
+        timeouts and KEEP_AWAKE in place.
         """
-        if self.reload is None:
-            return
+        if self.reload is None or self.assembly is None:
+            log.error("reload asked for, but this controller has no %s; keeping the running configuration",
+                      "config loader" if self.reload is None else "assembly to apply it")
+            return Result("reload", False, "reload is not available in this process")
         self.notifier.reloading()
         try:
             new = self.reload()
         except CamRigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             self._ready()
-            return
+            return Result("reload", False, f"refused, the running configuration stays: {exc}")
         try:
             for warning in new.warnings:
                 log.warning("config: %s", warning)
-            old = self.config
-            changed = [f.name for f in dataclasses.fields(Config)
-                       if f.compare and getattr(new, f.name) != getattr(old, f.name)]
-            if self.assembly is None:
-                new = self._reload_settings_only(new, old)
-            else:
-                new = self._reload_parts(new, old)
-            self.config = new
+            plan = self.assembly.plan_reload(self.config, new)
+            applied = self.assembly.apply(plan, trigger=self.trigger, on_trigger=self._on_trigger,
+                                          wanted=self.wanted)
+            self.trigger = applied.trigger
+            self.workers = applied.workers
+            self.config = applied.config
             if self._status_path_from_config:
-                self.status_path = new.status_path
-            logging.getLogger().setLevel(getattr(logging, new.log_level.upper(), logging.INFO))
+                self._set_status_path(applied.config.status_path)
+            logging.getLogger().setLevel(getattr(logging, applied.config.log_level.upper(), logging.INFO))
             log.info("configuration reloaded from %s (%s)", new.source,
-                     "changed: " + ", ".join(k.upper() for k in changed) if changed else "no change")
+                     "changed: " + ", ".join(k.upper() for k in plan.changed) if plan.changed else "no change")
             self._apply(self.trigger.value, "reload")
             self._publish(force=True)
-        except Exception:  # a bug must not take the running daemon down with it
+            cameras = {name: CameraResult(not what.startswith(("kept (", "not added")), what)
+                       for name, what in applied.cameras.items()}
+            return Result("reload", not applied.errors,
+                          plan.describe() + (f"; errors: {'; '.join(applied.errors)}" if applied.errors else ""),
+                          cameras)
+        except Exception as exc:  # a bug must not take the running daemon down with it
             log.exception("reload failed half-way; carrying on with what runs")
+            return Result("reload", False, f"failed half-way ({exc!r}); carrying on with what runs")
         finally:
             self._ready()
 
-    def _reload_settings_only(self, new: Config, old: Config) -> Config:
-        kept = [k for k in ("cameras", "network_mode", "gpio_bcm_pin", "gpio_bounce_time",
-                            "trigger_path", "gpio_pin_factory")
-                if getattr(new, k) != getattr(old, k)]
-        if kept:
-            log.warning("reload: %s changed; that takes a restart (systemctl restart gopro-manager), "
-                        "the running values stay", ", ".join(k.upper() for k in kept))
-            new = dataclasses.replace(new, **{k: getattr(old, k) for k in kept})
-        for w in self.workers:
-            w.keep_awake = new.keep_awake
-        return new
-
-    def _reload_parts(self, new: Config, old: Config) -> Config:
-        from .app import TRIGGER_SETTINGS  # the assembly's module; imported late (no cycle)
-
-        assembly = self.assembly
-        if any(getattr(new, k) != getattr(old, k) for k in TRIGGER_SETTINGS):
-            new = self._replace_trigger(new, old, TRIGGER_SETTINGS)
-        mode_changed = new.network_mode != old.network_mode
-        assembly.configure(new)
-        running = {w.name: w for w in self.workers}
-        workers, fresh, retire = [], [], []
-        for cam in new.cameras:
-            w = running.pop(cam.name, None)
-            if w is not None and w.camera == cam and not mode_changed:
-                assembly.update(w, new)
-                workers.append(w)
-                continue
-            if w is not None:
-                log.info("reload: %s: %s; replacing its worker (a recording goes on)", cam.name,
-                         "NETWORK_MODE changed" if mode_changed else "camera entry changed")
-                retire.append(w)
-            else:
-                log.info("reload: %s: new camera", cam.name)
-            nw = assembly.worker(new, cam)
-            nw.set_wanted(self.wanted)
-            workers.append(nw)
-            fresh.append(nw)
-        for w in running.values():
-            log.info("reload: %s: no longer in GOPROS; its worker stops (the camera is left as it is)",
-                     w.name)
-            retire.append(w)
-        # Retiring never waits (a hung camera's exchange would stall every camera's trigger): the
-        # old worker sends nothing more, and its successor waits for it to end before it talks.
-        for w in retire:
-            assembly.retire(w)
-        self.workers = workers
-        for w in fresh:
-            w.start()
-        return new
-
-    def _replace_trigger(self, new: Config, old: Config, settings: Sequence[str]) -> Config:
-        """Close the running trigger, open the one ``new`` asks for; if that fails, reopen the
-        old one and keep its settings. Returns the config that now holds."""
-        try:
-            self.trigger.close()
-        except Exception:
-            log.exception("closing the trigger failed")
-        try:
-            trigger = self.assembly.trigger(new)
-            log.info("reload: trigger is now %r", trigger)
-        except CamRigError as exc:
-            log.error("reload: the new trigger cannot be used (%s); keeping the running trigger", exc)
-            new = dataclasses.replace(new, **{k: getattr(old, k) for k in settings})
-            try:
-                trigger = self.assembly.trigger(old)
-            except CamRigError as exc2:
-                from .trigger import FileTrigger
-                path = old.trigger_path or new.trigger_path or Config.__dataclass_fields__["trigger_path"].default
-                log.error("reload: the running trigger cannot be reopened either (%s); "
-                          "carrying on with the trigger file %s only", exc2, path)
-                trigger = FileTrigger(path)
-                new = dataclasses.replace(new, gpio_bcm_pin=None, trigger_path=path)
-        self.trigger = trigger
-        self.trigger.start(self._on_trigger)
-        return new
-
     def shutdown(self, *, stop_recordings: bool, timeout: float = 3.0) -> None:
-        """Close the triggers and stop the workers within ``timeout`` seconds.
+        """Close the triggers, stop the workers within ``timeout`` seconds, write the last status.
 
-        With ``stop_recordings`` (``ON_EXIT = "stop"``) every camera is told to
-        stop first; by default (``"leave"``) cameras keep recording, so a
-        daemon restart never cuts a lap short.
+        With ``stop_recordings`` (``ON_EXIT = "stop"``) every camera is told to stop first; by
+        default (``"leave"``) cameras keep recording, so a daemon restart never cuts a lap short.
+        Commands still queued are answered ("the daemon is stopping"); the publishers get the
+        last snapshot and are closed (at most 1 s more: a hung status write is left behind).
         """
         try:
             self.trigger.close()
@@ -375,4 +419,11 @@ class Controller:
                 time.sleep(0.05)
         for w in self.workers:
             w.stop(timeout=max(0.05, deadline - self.clock()) / max(1, len(self.workers)))
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            cmd.answer(Result(cmd.name, cmd.name == "stop", "the daemon is stopping"))
         self._publish(force=True)
+        self.publishers.close(timeout=1.0)
