@@ -66,7 +66,6 @@ class Link:
         self.camera = camera
         self.address = address
         self.iface = iface
-        self.last_bind_error: LinkError | None = None
         #: An object with ``verify()`` raising AdapterMismatch (camrig.wake.AdapterGuard), or None.
         self.guard = None
         #: Where :meth:`pin_neighbour` writes; None: never (address links).
