@@ -321,13 +321,22 @@ class Controller:
         return Result("record", True, detail, cameras)
 
     def _cmd_mark(self, cmd: Command) -> Result:
-        """A HiLight on every recording camera. Needs ``worker.hilight()`` (the worker's job slot
-        queues it and returns at once); a worker without it answers "not supported by this build"."""
+        """A HiLight on every recording camera, without waiting on any: ``worker.mark()`` queues it
+        on the worker (sent once recording is confirmed; the JobHandle tells how it ended), or, for a
+        worker without ``mark``, ``worker.hilight()``; a worker with neither answers "not supported
+        by this build"."""
         cameras = {}
         for w in self.workers:
             recording = w.snapshot().get("state") == State.RECORDING.value
+            mark = getattr(w, "mark", None)
+            if callable(mark) and recording:
+                handle = mark()
+                failed = handle.state.value in ("failed", "cancelled")
+                cameras[w.name] = CameraResult(not failed, handle.error if failed else
+                                               "HiLight queued (sent by the camera's worker)")
+                continue
             hilight = getattr(w, "hilight", None)
-            if not callable(hilight):
+            if not callable(hilight) and not callable(mark):
                 cameras[w.name] = CameraResult(False, "HiLight not supported by this build")
             elif not recording:
                 cameras[w.name] = CameraResult(False, "not recording: no HiLight")

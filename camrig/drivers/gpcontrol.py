@@ -164,7 +164,9 @@ class GpControl:
         self._command(PATH_SELECT_VIDEO)
 
     def hilight(self) -> None:
-        """Tag a HiLight in the current recording (``storage/tag_moment``)."""
+        """Tag a HiLight in the current recording (``storage/tag_moment``: GPCAMERA_TAG_MOMENT,
+        "Tag Moment", in HERO7Black_gpControl.json "commands"; KonradIT/goprowifihack "Tag moment"). Called by ``CameraWorker.mark()`` from the worker
+        thread, only while the camera's recording is confirmed (a HiLight tags a recording)."""
         self._command(PATH_HILIGHT)
 
     def reset(self) -> None:

@@ -262,3 +262,30 @@ def test_commands_left_at_exit_are_answered():
     ctl.shutdown(stop_recordings=False, timeout=0.2)
     result = late.result(0)
     assert not result.ok and result.detail == "the daemon is stopping"
+
+
+def test_mark_queues_a_hilight_on_a_worker_with_a_job_slot(running):
+    """The real worker has ``mark()`` (it queues the HiLight and returns a JobHandle at once): the
+    command answers without waiting for any camera."""
+    from camrig.jobs import JobHandle, JobState
+
+    class MarkWorker(Worker):
+        def __init__(self, name, refuse=False):
+            super().__init__(name)
+            self.marks, self.refuse = 0, refuse
+
+        def mark(self):
+            self.marks += 1
+            handle = JobHandle(job=lambda ctx: None, name="HiLight")
+            if self.refuse:
+                handle._finish(JobState.FAILED, error="this camera takes no HiLight")
+            return handle
+
+    front, rear = MarkWorker("front"), MarkWorker("rear", refuse=True)
+    ctl, trigger = running([front, rear])
+    trigger.set(True)
+    assert eventually(lambda: front.wanted and rear.wanted)
+    result = ctl.post(Command("mark")).result(5)
+    assert front.marks == 1 and rear.marks == 1
+    assert result.ok and result.cameras["front"].ok
+    assert result.cameras["rear"].detail == "this camera takes no HiLight"
