@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Callable
 
 from camrig.config import Config
+from camrig.trigger import FILE_SETTLE
 from camrig.emulator.rig import REPO_ROOT, NamespaceRig, RigError, RigTimeout, namespaces_available, wait_until
 
 NS = (1, 2, 4, 8)
@@ -205,12 +206,16 @@ def flip(rig: NamespaceRig, ks: list[int], fire: Callable[[bool], float], on: bo
 
 def flips(rig, ks, fire, count, rng, *, pause=(0.05, 0.4), first_look=0.06, timeout=5.0,
           label="") -> tuple[list[Flip], list[Flip]]:
-    """``count`` on/off pairs with random pauses; returns (on flips, off flips)."""
+    """``count`` on/off pairs with random pauses; returns (on flips, off flips).
+
+    Each "on" lasts at least ``FILE_SETTLE`` (0.5 s) before its "off": a shorter pulse on the
+    trigger file is a chatter the daemon holds for the settle window by design (camrig/trigger.py
+    ``Settle``), and the "off" figure is about a clean edge."""
     ons, offs = [], []
     for i in range(count):
         time.sleep(rng.uniform(*pause))
         ons.append(flip(rig, ks, fire, True, first_look=first_look, timeout=timeout))
-        time.sleep(rng.uniform(*pause))
+        time.sleep(FILE_SETTLE + rng.uniform(*pause))
         offs.append(flip(rig, ks, fire, False, first_look=first_look, timeout=timeout))
         progress(f"{label}: {i + 1}/{count} flips, last {ons[-1].latency * 1000:.1f} ms")
     progress(f"{label}: {count} flips, p50 {pct([f.latency for f in ons], 50) * 1000:.1f} ms", done=True)
