@@ -16,45 +16,9 @@ from camrig.controller import Controller, trigger_sources
 from camrig.errors import CameraUnreachable
 from camrig.systemd import Notifier
 from camrig.trigger import AnyTrigger, FileTrigger, GpioTrigger
+from tests.fakes import FlipTrigger
+from tests.fakes import FollowingWorker as Worker
 from tests.polling import eventually
-
-
-class FlipTrigger:
-    def __init__(self):
-        self.value = False
-        self._on_change = None
-
-    def start(self, on_change):
-        self._on_change = on_change
-
-    def set(self, value):
-        self.value = value
-        self._on_change()
-
-    def close(self):
-        pass
-
-
-class Worker:
-    """A worker as the controller sees it; records as soon as recording is wanted."""
-
-    def __init__(self, name):
-        self.name = name
-        self.alive = True
-        self.wanted = False
-
-    def set_wanted(self, wanted):
-        self.wanted = wanted
-
-    def request_check(self):
-        pass
-
-    def snapshot(self):
-        return {"name": self.name, "state": "recording" if self.wanted else "idle", "wanted": self.wanted,
-                "recording": self.wanted}
-
-    def stop(self, timeout=0):
-        self.alive = False
 
 
 class HiLightWorker(Worker):

@@ -12,6 +12,7 @@ import pytest
 from camrig.config import CameraConfig, Config
 from camrig.controller import Controller
 from camrig.systemd import Notifier
+from tests.fakes import FlipTrigger
 from tests.polling import eventually
 
 
@@ -147,24 +148,6 @@ def test_no_pings_without_watchdog_usec(systemd_socket):
         ctl.request_stop()
         thread.join(5)
     assert "STOPPING=1" in drain(sock)
-
-
-class FlipTrigger:
-    """A trigger the test sets; tells the controller at once, like inotify or a GPIO edge."""
-
-    def __init__(self):
-        self.value = False
-        self._on_change = None
-
-    def start(self, on_change):
-        self._on_change = on_change
-
-    def set(self, value):
-        self.value = value
-        self._on_change()
-
-    def close(self):
-        pass
 
 
 class WantedWorker(FakeWorker):

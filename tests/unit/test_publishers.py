@@ -16,6 +16,8 @@ from camrig.errors import CamRigError
 from camrig.publishers import (MailboxRunner, Publisher, Publishers, StatusFilePublisher,
                                SystemdStatusPublisher, change_key, summary_line)
 from camrig.systemd import Notifier
+from tests.fakes import FlipTrigger
+from tests.fakes import FollowingWorker as WantedWorker
 from tests.polling import eventually
 
 
@@ -37,42 +39,6 @@ class Recorder:
 
     def close(self):
         self.closed = True
-
-
-class FlipTrigger:
-    def __init__(self):
-        self.value = False
-        self._on_change = None
-
-    def start(self, on_change):
-        self._on_change = on_change
-
-    def set(self, value):
-        self.value = value
-        self._on_change()
-
-    def close(self):
-        pass
-
-
-class WantedWorker:
-    def __init__(self, name):
-        self.name = name
-        self.alive = True
-        self.wanted = False
-
-    def set_wanted(self, wanted):
-        self.wanted = wanted
-
-    def request_check(self):
-        pass
-
-    def snapshot(self):
-        return {"name": self.name, "state": "recording" if self.wanted else "idle", "wanted": self.wanted,
-                "recording": self.wanted}
-
-    def stop(self, timeout=0):
-        self.alive = False
 
 
 def config(cycle=0.05, status_path=None):
