@@ -1135,8 +1135,9 @@ class LegacyGoPro:
 
     # ------------------------------------------------------------------ Wake-on-LAN
 
-    def _wol_loop(self) -> None:
-        sock = self._wol_sock
+    def _udp_loop(self, sock: socket.socket, handle: Callable[[bytes, str], Any]) -> None:
+        """Hand each datagram on ``sock`` (with a timeout set) to ``handle(data, source address)``
+        until the camera closes."""
         while not self._closing.is_set():
             try:
                 data, peer = sock.recvfrom(2048)
@@ -1144,7 +1145,10 @@ class LegacyGoPro:
                 continue
             except OSError:
                 return
-            self.wake_on_lan(data, peer[0])
+            handle(data, peer[0])
+
+    def _wol_loop(self) -> None:
+        self._udp_loop(self._wol_sock, self.wake_on_lan)
 
     def wake_on_lan(self, data: bytes, source: str = "?") -> bool:
         """Handle one UDP datagram on the WoL port; True when it woke the camera.
@@ -1175,18 +1179,14 @@ class LegacyGoPro:
         goprowifihack HERO4 Livestreaming.md): recorded as ``stream_keep_alive`` events while the
         camera is on. No preview is streamed; whether it keeps a camera's Wi-Fi up is unverified,
         so it does not count as a request for the idle timer."""
-        sock = self._stream_sock
-        while not self._closing.is_set():
-            try:
-                data, peer = sock.recvfrom(2048)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
+        def handle(data: bytes, source: str) -> None:
             if data.startswith(STREAM_KEEP_ALIVE):
                 with self._lock:
                     if self.power == "on" and self.wifi == "on":
-                        self._event("stream_keep_alive", source=peer[0], payload=data.decode("ascii", "replace").strip())
+                        self._event("stream_keep_alive", source=source,
+                                    payload=data.decode("ascii", "replace").strip())
+
+        self._udp_loop(self._stream_sock, handle)
 
     # ------------------------------------------------------------------ BLE
 
