@@ -164,6 +164,17 @@ def test_without_keep_awake_an_idle_camera_turns_its_wifi_off(idle_camera):
     assert wifi_off_events(cam)[0]["cause"] == "idle"
 
 
+class _NoWake:
+    """A waker for a camera that is always awake."""
+
+    def wake(self, stop, on_step=None):
+        pass
+
+
+def _offline_config():
+    return CameraConfig(name="front", iface=None, ssid=None, wifi_mac=None, bt_mac=None, address="127.0.0.1")
+
+
 # --- issue 16.2: the camera clock is set only while the camera is known to be idle ---------------
 
 def _date_time_events(cam):
@@ -266,13 +277,9 @@ def test_busy_while_recording_is_awake_not_a_failed_wake():
         def reset(self):
             pass
 
-    class NoWake:
-        def wake(self, stop, on_step=None):
-            pass
-
-    cfg = CameraConfig(name="front", iface=None, ssid=None, wifi_mac=None, bt_mac=None, address="127.0.0.1")
+    cfg = _offline_config()
     driver = BusyRecording()
-    worker = CameraWorker(cfg, driver, NoWake(), keep_awake=None, ready_timeout=3.0)
+    worker = CameraWorker(cfg, driver, _NoWake(), keep_awake=None, ready_timeout=3.0)
     worker.set_wanted(True)
     worker.start()
     try:
@@ -438,12 +445,8 @@ def test_a_refused_clock_is_said_once_and_shown_in_the_status(caplog):
         def reset(self):
             pass
 
-    class NoWake:
-        def wake(self, stop, on_step=None):
-            pass
-
-    cfg = CameraConfig(name="front", iface=None, ssid=None, wifi_mac=None, bt_mac=None, address="127.0.0.1")
-    worker = CameraWorker(cfg, RefusesClock(), NoWake(), keep_awake=None)
+    cfg = _offline_config()
+    worker = CameraWorker(cfg, RefusesClock(), _NoWake(), keep_awake=None)
     caplog.set_level("INFO", logger="camrig.worker")
     worker._set_camera_clock()
     worker._set_camera_clock()
