@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test unit e2e bench soak system-test clean venv sdk-venv
+.PHONY: demo test lint unit e2e bench soak system-test clean venv sdk-venv
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-clients.txt
+# The pins come from the requirements files (what the Pi install uses too); then the project
+# itself, editable, for the `gopro-manager` command (python gopro_manager.py needs no install).
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-clients.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -r requirements-clients.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed
@@ -23,8 +26,13 @@ $(SDK_VENV)/.installed: requirements-sdk.txt
 
 sdk-venv: $(SDK_VENV)/.installed
 
-test: $(VENV)/.installed $(SDK_VENV)/.installed
+test: lint $(SDK_VENV)/.installed
 	$(PY) -m pytest -ra tests
+
+# ruff (style, imports, likely bugs) on everything, mypy on the package (pyproject.toml).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check camrig tests bench gopro_manager.py
+	$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -ra tests/unit
@@ -34,7 +42,7 @@ e2e: $(VENV)/.installed
 
 # Soak (root): 4 emulated cameras, random trigger and faults; SOAK_ARGS="--minutes 5 -v".
 soak: $(VENV)/.installed
-	$(PY) tests/soak.py $(SOAK_ARGS)
+	$(PY) -m tests.soak $(SOAK_ARGS)
 
 # Benchmark (root, ~8 min, not part of `make test`): trigger → recording for 1–8 emulated cameras,
 # skew, recovery, wake, CPU/RSS, and the original sequential handling as a baseline.

@@ -45,12 +45,12 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from camrig.config import Config
-from camrig.trigger import FILE_SETTLE
 from camrig.emulator.rig import REPO_ROOT, NamespaceRig, RigError, RigTimeout, namespaces_available, wait_until
+from camrig.trigger import FILE_SETTLE
 
 NS = (1, 2, 4, 8)
 RESULTS = REPO_ROOT / "bench" / "results.json"
@@ -340,7 +340,7 @@ def run_recovery(rig, n, count, rng) -> dict:
         cam = rig.camera(k)
         cam.clear_events()
         cam.fault("stop_recording")
-        wait_until(lambda: cam.state()["recording"], 15, interval=0.05, message=f"cam{k} recording again",
+        wait_until(lambda cam=cam: cam.state()["recording"], 15, interval=0.05, message=f"cam{k} recording again",
                    describe=rig.describe)
         ev = cam.state()["events"]
         stopped = _first(ev, "record_stop", 0)
@@ -389,7 +389,7 @@ def run_wake(rig, n, count, rng) -> dict:
     for i in range(count):
         k = ks[i % n]
         rig.camera(k).fault("wifi_off")
-        rig.wait_until(lambda: rig.camera_status(k)["state"] == "asleep", 20, message=f"cam{k} seen asleep")
+        rig.wait_until(lambda k=k: rig.camera_status(k)["state"] == "asleep", 20, message=f"cam{k} seen asleep")
         time.sleep(rng.uniform(0.0, 1.0))
         f = flip(rig, ks, fire, True, first_look=1.0, timeout=30.0)
         woken.append(f.per_camera[k - 1])
@@ -461,8 +461,9 @@ def render(results: dict) -> str:
     if res:
         for phase in ("idle", "recording"):
             p = res[phase]
-            lines.append(f"daemon, {res['n']} cameras, {phase:<9} {p['window_s']:.0f} s: CPU {p['cpu_pct']:.2f} % of one "
-                         f"core, RSS {p['rss_mb']:.1f} MB, peak {p['peak_rss_mb']:.1f} MB")
+            lines.append(f"daemon, {res['n']} cameras, {phase:<9} {p['window_s']:.0f} s: "
+                         f"CPU {p['cpu_pct']:.2f} % of one core, RSS {p['rss_mb']:.1f} MB, "
+                         f"peak {p['peak_rss_mb']:.1f} MB")
     lines.append("")
     lines.append("targets: " + "; ".join(f"{k} {'ok' if v['ok'] else 'MISS'} ({v['value']} vs {v['target']})"
                                          for k, v in results["targets"].items()))

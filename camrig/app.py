@@ -15,8 +15,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, cast
 
 from .ble.gatttool import GatttoolBle
 from .ble.open_gopro import BleakLegacyBle, BleLoop, OpenGoProBle, client_factory
@@ -113,7 +114,7 @@ def shared_ble_loop() -> BleLoop:
 
 
 def build_camera(config: Config, cam: CameraConfig, *, route_table: RouteTable | None,
-                 ble: GatttoolBle | None, ble_loop: BleLoop | None = None) -> CameraParts:
+                 ble: GatttoolBle | BleakLegacyBle | None, ble_loop: BleLoop | None = None) -> CameraParts:
     """The parts for one camera, by model and control path.
 
     HERO5–8 over Wi-Fi: gpControl, gatttool (or bleak with ``LEGACY_BLE = "bleak"``),
@@ -149,6 +150,7 @@ def _build_open_gopro(config: Config, cam: CameraConfig, *, route_table, ble_loo
     http = HttpClient(link, port=cam.http_port, timeout=config.http_timeout,
                       connect_timeout=config.connect_timeout)
     keep_alive = None if config.keep_awake is None else 3.0
+    driver: OpenGoProBleDriver | OpenGoProHttp
     if cam.control == "ble":
         driver = OpenGoProBleDriver(session, cam.name, cam.model, keep_alive_interval=keep_alive)
     else:
@@ -193,6 +195,8 @@ def build_workers(config: Config, parts: list[CameraParts]) -> list[CameraWorker
 
 #: Config attributes that shape the trigger: a reload that changes one rebuilds the trigger.
 TRIGGER_SETTINGS = ("gpio_bcm_pin", "gpio_bounce_time", "gpio_pin_factory", "trigger_path")
+#: TRIGGER_PATH's default (a str: the fallback when no trigger opens).
+DEFAULT_TRIGGER_PATH = cast(str, Config.__dataclass_fields__["trigger_path"].default)
 
 
 @dataclass(frozen=True)
@@ -387,8 +391,9 @@ class Assembly:
         if previous is not None:
             self._replaced[id(previous.worker)] = previous
         baton = Baton(cam.name, after=previous.baton.done if previous is not None else None)
-        guarded = dataclasses.replace(parts, driver=Guarded(parts.driver, baton),
-                                      waker=Guarded(parts.waker, baton))
+        # A Guarded passes every attribute through: to the worker it is the driver (the waker).
+        guarded = dataclasses.replace(parts, driver=cast(Any, Guarded(parts.driver, baton)),
+                                      waker=cast(Any, Guarded(parts.waker, baton)))
         worker = build_worker(config, guarded)
         self._built[cam.name] = _Built(parts, worker, baton)
         return worker
@@ -585,7 +590,7 @@ class Assembly:
         try:
             return self.trigger(old), new
         except CamRigError as exc2:
-            path = old.trigger_path or new.trigger_path or Config.__dataclass_fields__["trigger_path"].default
+            path = old.trigger_path or new.trigger_path or DEFAULT_TRIGGER_PATH
             log.error("reload: the running trigger cannot be reopened either (%s); "
                       "carrying on with the trigger file %s only", exc2, path)
             return FileTrigger(path), dataclasses.replace(new, gpio_bcm_pin=None, trigger_path=path)
@@ -597,7 +602,7 @@ def build_trigger(config: Config, *, pin_factory=None):
     ``pin_factory`` overrides ``GPIO_PIN_FACTORY`` (tests pass gpiozero's
     MockFactory). Raises TriggerError when the pin cannot be opened.
     """
-    triggers = []
+    triggers: list[GpioTrigger | FileTrigger] = []
     if config.gpio_bcm_pin is not None:
         factory = pin_factory or make_pin_factory(config.gpio_pin_factory)
         triggers.append(GpioTrigger(config.gpio_bcm_pin, bounce_time=config.gpio_bounce_time,

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from .errors import CamRigError
 
@@ -104,7 +104,7 @@ class Command:
                                f"got {' '.join(self.args)!r}")
 
     @classmethod
-    def parse(cls, text: str, *, source: str = "api", on_reply=None) -> "Command":
+    def parse(cls, text: str, *, source: str = "api", on_reply=None) -> Command:
         """``"record on"`` → ``Command("record", ("on",))``; words separated by white space.
 
         :raises CommandError: empty text, unknown command, wrong arguments.

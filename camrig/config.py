@@ -21,9 +21,10 @@ import ipaddress
 import os
 import re
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -175,9 +176,9 @@ _CAMERA_KEYS = ("name", "iface", "ssid", "wifi_mac", "bt_mac", "model", "control
                 "address", "http_port", "wol_port", "serial")
 
 
-def find_config(explicit: str | None, script_dir: str | os.PathLike) -> Path:
-    """The config file to use: ``explicit`` if given, else ``config.py`` beside
-    the entry point, else ``/etc/gopro-manager/config.py``.
+def find_config(explicit: str | None, script_dir: str | os.PathLike | None) -> Path:
+    """The config file to use: ``explicit`` if given, else ``config.py`` in ``script_dir``
+    (beside gopro_manager.py; None: not looked for), else ``/etc/gopro-manager/config.py``.
 
     Raises ConfigError (key ``--config``) when none exists.
     """
@@ -186,7 +187,8 @@ def find_config(explicit: str | None, script_dir: str | os.PathLike) -> Path:
         if not path.is_file():
             raise ConfigError("--config", "no such file", value=str(path))
         return path
-    candidates = [Path(script_dir) / DEFAULT_CONFIG_PATHS[0], Path(DEFAULT_CONFIG_PATHS[1])]
+    candidates = ([] if script_dir is None else [Path(script_dir) / DEFAULT_CONFIG_PATHS[0]]) \
+        + [Path(DEFAULT_CONFIG_PATHS[1])]
     for path in candidates:
         if path.is_file():
             return path
@@ -444,7 +446,7 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
     if isinstance(entry, (tuple, list)):
         if len(entry) != 4:
             raise err(where, "a camera tuple must be a 4-tuple (iface, ssid, wifi_mac, bt_mac)", entry)
-        raw = dict(zip(("iface", "ssid", "wifi_mac", "bt_mac"), entry))
+        raw = dict(zip(("iface", "ssid", "wifi_mac", "bt_mac"), entry, strict=True))
     elif isinstance(entry, Mapping):
         raw = dict(entry)
         for k in raw:
@@ -557,10 +559,10 @@ def usb_address(serial: str) -> str:
     X, Y, Z are the last three digits of the serial number (openapi_http_2.0.json,
     info.description, "Socket Address" → "USB"): serial C0000123456789 → 172.27.189.51.
     """
-    x, y, z = serial[-3:]
-    if not (x + y + z).isdigit():
+    digits = serial[-3:]
+    if len(digits) != 3 or not digits.isdigit():
         raise ValueError(f"serial {serial!r} does not end in three digits")
-    return f"172.2{x}.1{y}{z}.51"
+    return f"172.2{digits[0]}.1{digits[1]}{digits[2]}.51"
 
 
 def _check_ble(cameras, kwargs, err) -> None:

@@ -27,7 +27,8 @@ import os
 import queue
 import threading
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .commands import CameraResult, Command, Result
 from .config import Config
@@ -45,7 +46,7 @@ __all__ = ["Controller", "summary_line", "trigger_sources"]
 PUBLISHER_STALL_S = 30.0
 
 
-def trigger_sources(trigger) -> list[tuple[str, object]]:
+def trigger_sources(trigger) -> list[tuple[str, Any]]:
     """The leaf triggers inside ``trigger`` with the word the snapshot's ``wanted_by`` uses for
     each: ``pin`` (GpioTrigger), ``file`` (FileTrigger), else the trigger's ``kind`` attribute or
     ``trigger``. An AnyTrigger (anything with ``triggers``) is opened up."""
@@ -258,7 +259,7 @@ class Controller:
     def snapshot(self) -> dict:
         """The status file's content (docs/contracts.md, "Status snapshot")."""
         return {
-            "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "pid": os.getpid(),
             "wanted": self.wanted,
             "wanted_by": self.wanted_by(),
@@ -340,7 +341,7 @@ class Controller:
                 cameras[w.name] = CameraResult(False, "HiLight not supported by this build")
             elif not recording:
                 cameras[w.name] = CameraResult(False, "not recording: no HiLight")
-            else:
+            elif callable(hilight):         # (a recording worker with mark() was answered above)
                 try:
                     hilight()
                     cameras[w.name] = CameraResult(True, "HiLight asked for")

@@ -21,8 +21,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import IO, BinaryIO, cast
 
 import pycurl
 
@@ -196,13 +197,13 @@ class HttpClient:
                   elapsed * 1000)
         return Response(status=status, body=body, elapsed=elapsed)
 
-    def sibling(self) -> "HttpClient":
+    def sibling(self) -> HttpClient:
         """A new client for the same camera (same Link, port and timeouts) with a connection of its
         own: what the worker's job thread uses, so a job never holds this client's lock."""
         return HttpClient(self.link, port=self.port, timeout=self.timeout,
                           connect_timeout=self.connect_timeout, max_bytes=self.max_bytes)
 
-    def download(self, path: str, dest: "str | os.PathLike[str] | BinaryIO", *, max_bytes: int,
+    def download(self, path: str, dest: str | os.PathLike[str] | BinaryIO, *, max_bytes: int,
                  offset: int = 0, expected_size: int | None = None, port: int | None = None,
                  low_speed_limit: int = LOW_SPEED_LIMIT, low_speed_time: int = LOW_SPEED_TIME,
                  connect_timeout: float | None = None,
@@ -253,10 +254,12 @@ class HttpClient:
         if chunk_bytes is not None and chunk_bytes <= 0:
             raise ValueError(f"chunk_bytes must be positive, not {chunk_bytes!r}")
         own = not hasattr(dest, "write")
+        fh: IO[bytes]
         if own:
-            fh = open(dest, "r+b" if offset and os.path.exists(dest) else "wb")  # noqa: SIM115
+            name = cast("str | os.PathLike[str]", dest)
+            fh = open(name, "r+b" if offset and os.path.exists(name) else "wb")  # noqa: SIM115
         else:
-            fh = dest
+            fh = cast(IO[bytes], dest)
         start = time.monotonic()
         try:
             fh.seek(offset)
@@ -283,7 +286,7 @@ class HttpClient:
         while True:
             first = pos
             last = None if chunk_bytes is None else first + chunk_bytes - 1
-            if chunk_bytes is not None and total is not None:
+            if last is not None and total is not None:       # chunked, size known
                 last = min(last, total - 1)
             if requests:
                 time.sleep(ROUTE_CHUNK_PAUSE)      # let a waiting exchange take the route lock

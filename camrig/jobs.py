@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import enum
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 class JobPreempted(Exception):
@@ -30,7 +31,7 @@ class JobPreempted(Exception):
     job has been pre-empted: recording became wanted, the camera left idle, or the worker stopped."""
 
 
-class JobState(str, enum.Enum):
+class JobState(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() and format() of members
     """Where a job is: ``queued`` → ``running`` → ``done`` | ``failed`` | ``preempted`` (not
     resumable) | ``cancelled`` (:meth:`JobHandle.cancel`, or the worker stopped first). A resumable
     job pre-empted goes from ``running`` back to ``queued``."""
@@ -69,7 +70,7 @@ class JobHandle:
     runs: int = 0
     preemptions: int = 0
     _finished: threading.Event = field(default_factory=threading.Event, repr=False)
-    _cancel: Callable[["JobHandle"], None] | None = field(default=None, repr=False)
+    _cancel: Callable[[JobHandle], None] | None = field(default=None, repr=False)
 
     @property
     def finished(self) -> bool:

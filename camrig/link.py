@@ -39,9 +39,13 @@ import logging
 import socket
 import subprocess
 import threading
-from typing import Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from .errors import LinkError
+
+if TYPE_CHECKING:
+    from .wake import AdapterGuard
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +66,12 @@ class Link:
     kind = "link"
 
     def __init__(self, camera: str, address: str, iface: str | None = None, *,
-                 neighbours: "NeighbourTable | None" = None):
+                 neighbours: NeighbourTable | None = None):
         self.camera = camera
         self.address = address
         self.iface = iface
         #: An object with ``verify()`` raising AdapterMismatch (camrig.wake.AdapterGuard), or None.
-        self.guard = None
+        self.guard: AdapterGuard | None = None
         #: Where :meth:`pin_neighbour` writes; None: never (address links).
         self.neighbours = neighbours
 
@@ -124,8 +128,8 @@ class AddressLink(Link):
 def bind_to_device(sock: socket.socket, iface: str, camera: str) -> None:
     """``SO_BINDTODEVICE`` ``sock`` to ``iface``; LinkError (naming the camera) when refused.
 
-    ``EPERM`` (kernel < 5.7 without ``CAP_NET_RAW``, or re-binding a bound socket) is permanent; ``ENODEV`` (USB adapter not
-    plugged in yet) is not.
+    ``EPERM`` (kernel < 5.7 without ``CAP_NET_RAW``, or re-binding a bound socket) is permanent;
+    ``ENODEV`` (USB adapter not plugged in yet) is not.
     """
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode() + b"\0")
@@ -205,6 +209,7 @@ class BoundLink(Link):
     """Every socket for this camera is bound to its interface (``SO_BINDTODEVICE``)."""
 
     kind = "bind"
+    iface: str          # always given
 
     def __init__(self, camera: str, address: str, iface: str, *, neighbours: NeighbourTable | None = None):
         super().__init__(camera, address, iface, neighbours=neighbours or default_neighbours())
@@ -270,6 +275,7 @@ class RouteLink(Link):
     """Reach the camera by pointing the shared host route at its interface for each exchange."""
 
     kind = "route"
+    iface: str          # always given
     reuse_connections = False
 
     def __init__(self, camera: str, address: str, iface: str, table: RouteTable, *,

@@ -26,8 +26,8 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 #: Seconds within which a repeated message (same level, same text) is counted, not written.
 REPEAT_WINDOW = 10.0
@@ -35,7 +35,7 @@ REPEAT_WINDOW = 10.0
 #: Seconds of silence from a source after which its held-back messages are summarised.
 QUIET = 1.0
 
-_limiters: "weakref.WeakSet[RepeatLimiter]" = weakref.WeakSet()
+_limiters: weakref.WeakSet[RepeatLimiter] = weakref.WeakSet()
 
 
 @dataclass

@@ -28,7 +28,8 @@ import json
 import logging
 import threading
 import time
-from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, runtime_checkable
 
 from .errors import CamRigError
 from .logutil import limit_repeats

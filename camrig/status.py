@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # SD_STATUS_TEXT: status id 33 (sd_status) by name, one table for every driver.
 from camrig.drivers.base import SD_STATUS_TEXT
@@ -120,7 +120,7 @@ def read_status(path: str | os.PathLike, *, max_age: float | None = None,
         if updated is None:
             raise StatusUnavailable(path, f"stale: no valid 'updated' time "
                                           f"({snapshot.get('updated')!r})")
-        age = ((now or datetime.now(timezone.utc)) - updated).total_seconds()
+        age = ((now or datetime.now(UTC)) - updated).total_seconds()
         if age > max_age:
             raise StatusUnavailable(
                 path, f"stale: last updated {_ago(age)} (daemon stopped or hung?)")
@@ -174,7 +174,8 @@ def render_table(snapshot: dict) -> str:
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths)]
+        # The last column is not padded: row[:-1] is one shorter than widths.
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines) + "\n"
 
@@ -227,7 +228,7 @@ def _parse_time(value) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:  # assume UTC rather than fail
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 

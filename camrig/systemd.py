@@ -160,7 +160,8 @@ class Notifier:
                 value = int(value)
             text = str(value).replace("\r", " ").replace("\n", " ")
             lines.append(f"{key.upper()}={text}")
-        if not self.enabled or not lines:
+        address = self.address
+        if address is None or not lines:            # not self.enabled
             return False
         message = "\n".join(lines).encode("utf-8", "replace")
         with self._lock:
@@ -170,7 +171,7 @@ class Notifier:
                     # must never stall the main loop (it used to, for 1 s per message).
                     self._socket = socket.socket(
                         socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
-                self._socket.sendto(message, socket.MSG_DONTWAIT, self.address)
+                self._socket.sendto(message, socket.MSG_DONTWAIT, address)
             except BlockingIOError:
                 # EAGAIN: systemd's receive queue is full, it is not reading.
                 self.dropped += 1

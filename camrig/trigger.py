@@ -34,7 +34,8 @@ from collections.abc import Callable, Sequence
 from camrig.errors import TriggerError
 
 try:  # inotify_simple is a thin ctypes-free wrapper over the inotify syscalls
-    from inotify_simple import INotify, flags as inotify_flags
+    from inotify_simple import INotify
+    from inotify_simple import flags as inotify_flags
 except ImportError:  # pragma: no cover - exercised by monkeypatching INotify
     INotify = None
     inotify_flags = None
@@ -350,7 +351,7 @@ class FileTrigger:
                 # A change may have happened while no watch was in place.
                 last = self._report(last, activity)
                 activity = False
-                if wd is None:
+                if wd is None or inotify is None:        # no watch (a watch implies inotify)
                     self._wait([], self._timeout(self.poll_interval))
                     continue
                 # Recheck now and then even with a watch, in case an event was

@@ -38,13 +38,13 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import wakeonlan
 
-from .errors import AdapterMismatch, CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
+from .errors import AdapterMismatch, CameraRejected, CameraUnreachable, CamRigError, LinkError, WakeFailed
 from .link import Link
 
 log = logging.getLogger(__name__)

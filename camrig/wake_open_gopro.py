@@ -22,10 +22,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .config import BLE_SHUTTER_MODELS
-from .errors import CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
+from .errors import CameraRejected, CameraUnreachable, CamRigError, LinkError, WakeFailed
 from .wake import wait_for_association
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ class OpenGoProWaker:
         self.clock = clock
 
     def __repr__(self) -> str:
-        return f"<OpenGoProWaker camera={self.camera.name} control={self.camera.control} ble={'yes' if self.ble else 'no'}>"
+        return (f"<OpenGoProWaker camera={self.camera.name} control={self.camera.control} "
+                f"ble={'yes' if self.ble else 'no'}>")
 
     def wake(self, stop: threading.Event, on_step: Callable[[str], None] = lambda s: None) -> None:
         """Bring the camera to answering. Raises WakeFailed naming the camera and the step."""
@@ -63,7 +64,7 @@ class OpenGoProWaker:
         if control == "wifi" and self.associated is not None and not self.associated():
             self._ble_wake(stop, on_step, wifi=True)
             used_ble = True
-            self._wait_association(deadline, stop, on_step)
+            self._wait_association(self.associated, deadline, stop, on_step)
         window = deadline if used_ble or self.ble is None else min(deadline, self.clock() + self.probe_window)
         if not self._probe(window, stop, on_step):
             if used_ble or self.ble is None:
@@ -73,7 +74,7 @@ class OpenGoProWaker:
             log.info("%s: no answer over %s; waking over BLE", name, control)
             self._ble_wake(stop, on_step, wifi=control == "wifi")
             if control == "wifi" and self.associated is not None:
-                self._wait_association(deadline, stop, on_step)
+                self._wait_association(self.associated, deadline, stop, on_step)
             if not self._probe(deadline, stop, on_step):
                 raise WakeFailed(f"woken over BLE but no answer on {self.camera.address}:"
                                  f"{self.camera.http_port} within {self.timeout:.0f} s", camera=name)
@@ -93,9 +94,9 @@ class OpenGoProWaker:
             on_step("ble wifi-on")
             self.ble.wifi_ap(True)
 
-    def _wait_association(self, deadline, stop, on_step) -> None:
+    def _wait_association(self, associated: Callable[[], bool], deadline, stop, on_step) -> None:
         on_step("association")
-        wait_for_association(self.associated, deadline, stop, camera=self.camera.name,
+        wait_for_association(associated, deadline, stop, camera=self.camera.name,
                              iface=self.camera.iface, timeout=self.timeout, clock=self.clock)
 
     def _probe(self, deadline, stop, on_step) -> bool:

@@ -48,11 +48,12 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .drivers.base import SD_OK, sd_text
-from .errors import AdapterMismatch, CamRigError, CameraRejected, CameraUnreachable, LinkError, WakeFailed
+from .errors import AdapterMismatch, CameraRejected, CameraUnreachable, CamRigError, LinkError, WakeFailed
 from .http import DownloadAborted
 from .jobs import JobContext, JobHandle, JobPreempted, JobState, job_name
 from .logutil import limit_repeats
@@ -60,7 +61,7 @@ from .logutil import limit_repeats
 log = logging.getLogger(__name__)
 
 
-class State(str, enum.Enum):
+class State(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() and format() of members
     """A camera's state as the worker believes it (values are what the status file shows).
 
     ``IDLE``/``RECORDING``: awake and not recording / recording, as the last status said or as the
@@ -170,7 +171,8 @@ class CameraWorker:
     to let it sleep; ``confirm_delay`` — how long after a shutter the status is
     read to confirm it (a camera starts encoding ≈ 130 ms after the shutter,
     DESIGN.md "Timing"); until then ``recording`` in the snapshot is None;
-    ``ready_timeout`` — how long to wait after waking for ``system_ready``; ``power_cycle_pause`` — asleep time in a power cycle.
+    ``ready_timeout`` — how long to wait after waking for ``system_ready``; ``power_cycle_pause`` —
+    asleep time in a power cycle.
     ``job_http`` — the HttpClient jobs use (a second connection); default: a sibling of the
     driver's ``http`` (None for a driver without one: jobs then get ``ctx.http`` None).
     """
@@ -210,7 +212,7 @@ class CameraWorker:
         self.set_clock = set_clock
         self.clock = clock
         self.wallclock = wallclock
-        self.log = limit_repeats(CameraLog(log, {"camera": camera.name}))
+        self.log: logging.LoggerAdapter = limit_repeats(CameraLog(log, {"camera": camera.name}))
 
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -348,7 +350,7 @@ class CameraWorker:
                 "wanted": self._wanted,
                 "recording": self.recording,
                 "degraded": self.degraded,
-                "last_seen": (dt.datetime.fromtimestamp(self.last_seen, dt.timezone.utc).isoformat(timespec="seconds")
+                "last_seen": (dt.datetime.fromtimestamp(self.last_seen, dt.UTC).isoformat(timespec="seconds")
                               if self.last_seen else None),
                 "battery_percent": st.battery_percent if st else None,
                 "sd_status": st.sd_status if st else None,

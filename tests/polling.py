@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def eventually(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.02) -> bool:

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Soak run: the real daemon, 4 emulated cameras, the trigger on and off at random and faults
-injected at random, for 20 minutes (``--minutes`` for shorter runs). ``make soak``.
+injected at random, for 20 minutes (``--minutes`` for shorter runs). ``make soak``, or from the top of the checkout
+``python -m tests.soak [--minutes N] [-v]``.
 
 Needs root (the namespace rig). Not part of ``make test``.
 
@@ -32,6 +33,7 @@ Exit status 0 when every target is met, 1 otherwise, 2 when it cannot run here.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import re
@@ -43,9 +45,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from camrig.emulator.rig import NamespaceRig, namespaces_available  # noqa: E402
+from camrig.emulator.rig import NamespaceRig, namespaces_available
 
 #: fault name → (how long it lasts, s; recovery allowance after it ends, s).
 #: Momentary faults (the camera does something once) last 0 s.
@@ -97,7 +97,7 @@ class StandInSystemd:
                 continue
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -119,7 +119,7 @@ class StandInSystemd:
     def longest_gap(self) -> float:
         """Longest wait for a WATCHDOG=1 while reading: a gap across a stall counts from its end."""
         longest = 0.0
-        for a, b in zip(self.pings, self.pings[1:]):
+        for a, b in itertools.pairwise(self.pings):
             for s0, s1 in self.stalls:
                 if a <= s1 and s0 <= b:
                     a = max(a, s1)

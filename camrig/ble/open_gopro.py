@@ -38,7 +38,8 @@ import functools
 import logging
 import os
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..errors import BleError, ConfigError
 from . import protocol as p
@@ -181,7 +182,7 @@ class OpenGoProBle:
         self.claim_control = claim_control
         self.hardware_info: dict[str, bytes] = {}   # Get Hardware Info fields of the last connection
         self.pushed: dict[int, int] = {}        # last pushed value per status id
-        self._client = None
+        self._client: Any = None                # a BleakClient, or the emulator's (client_factory)
         self._lock: asyncio.Lock | None = None  # made on the loop
         self._connect_lock: asyncio.Lock | None = None
         self._set_up = False                    # the connection passed readiness, claim, registration
@@ -295,16 +296,19 @@ class OpenGoProBle:
 
     # --- the loop's side ----------------------------------------------------------------------
 
-    async def _ensure_connected(self) -> None:
-        if self._lock is None:
+    async def _ensure_connected(self) -> asyncio.Lock:
+        """Connect and set up unless done; return the lock one exchange at a time holds."""
+        if self._lock is None or self._connect_lock is None:
             self._lock = asyncio.Lock()
             self._connect_lock = asyncio.Lock()
+        lock = self._lock
         if self.connected and self._set_up:
-            return
+            return lock
         async with self._connect_lock:      # one connection at a time, set up before any use
             if self.connected and self._set_up:
-                return
+                return lock
             await self._connect_and_set_up()
+        return lock
 
     async def _connect_and_set_up(self) -> None:
         if self._client is not None:
@@ -339,7 +343,7 @@ class OpenGoProBle:
                                    bytes([p.FEATURE_COMMAND, p.ACTION_SET_CAMERA_CONTROL_RSP])), self.timeout)
                 self._check_generic(answer, "set camera control")
                 log.info("%s: external control claimed over BLE", self.camera)
-            except (BleError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, BleError) as exc:
                 log.warning("%s: claiming external control over BLE failed: %s", self.camera,
                             exc if isinstance(exc, BleError) else "no answer")
         if self.register_ids:
@@ -351,7 +355,7 @@ class OpenGoProBle:
                 if resp.result != p.RESULT_SUCCESS:
                     raise BleError(f"answered result {resp.result}", camera=self.camera, reason="rejected")
                 self.pushed.update(resp.values)
-            except (BleError, p.ProtocolError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, BleError, p.ProtocolError) as exc:
                 log.info("%s: status registration failed (%s); polling only", self.camera, exc or "no answer")
         self._set_up = self.connected
 
@@ -379,7 +383,7 @@ class OpenGoProBle:
                              self.hardware_info.get("model_name", b"?").decode(errors="replace"))
                     return
                 last = f"status {resp.result}"
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 last = "no answer"
             except p.ProtocolError as exc:
                 last = f"unreadable answer ({exc})"
@@ -425,8 +429,8 @@ class OpenGoProBle:
         self._queues[uuid].put_nowait(message)
 
     async def _request(self, char: str, message: bytes, expect: int | bytes) -> bytes:
-        await self._ensure_connected()
-        async with self._lock:
+        lock = await self._ensure_connected()
+        async with lock:
             return await self._exchange(char, message, expect)
 
     async def _exchange(self, char: str, message: bytes, expect: int | bytes) -> bytes:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import CameraRejected
-from .base import CameraStatus, SD_ERROR, SD_NO_CARD, SD_OK, SD_STATUS_TEXT  # noqa: F401 - re-exported
 from ..http import HttpClient
+from .base import SD_ERROR, SD_NO_CARD, SD_OK, SD_STATUS_TEXT, CameraStatus  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +166,9 @@ class GpControl:
 
     def hilight(self) -> None:
         """Tag a HiLight in the current recording (``storage/tag_moment``: GPCAMERA_TAG_MOMENT,
-        "Tag Moment", in HERO7Black_gpControl.json "commands"; KonradIT/goprowifihack "Tag moment"). Called by ``CameraWorker.mark()`` from the worker
-        thread, only while the camera's recording is confirmed (a HiLight tags a recording)."""
+        "Tag Moment", in HERO7Black_gpControl.json "commands"; KonradIT/goprowifihack "Tag moment").
+        Called by ``CameraWorker.mark()`` from the worker thread, only while the camera's
+        recording is confirmed (a HiLight tags a recording)."""
         self._command(PATH_HILIGHT)
 
     def reset(self) -> None:

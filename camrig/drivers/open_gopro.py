@@ -32,11 +32,12 @@ The camera clock is set by the worker, once per first contact (after a wake, or 
 check of a camera found awake) and again when the wall clock jumps: ``connect()`` does not
 set it. :meth:`OpenGoProHttp.set_date_time` goes over BLE when the camera's BLE session is
 connected, or for a HERO9/HERO10 with a bt_mac (Set Date Time ``0D 07 …``, listed for HERO9
-Black and later in the BLE spec's operations table), else over HTTP: ``/gopro/camera/set_date_time`` is listed for HERO11 Black
-and later only (OpenAPI ``paths./gopro/camera/set_date_time.get.x-supported-cameras``), with
-``tzone`` and ``dst`` required there, while their notes say "Not supported on: Hero 10 Black,
-Hero 9 Black" — so a HERO9/HERO10 is tried without them, and a refusal is logged as a
-warning naming the camera and kept in ``clock_error`` (None once a set succeeds).
+Black and later in the BLE spec's operations table), else over HTTP:
+``/gopro/camera/set_date_time`` is listed for HERO11 Black and later only (OpenAPI
+``paths./gopro/camera/set_date_time.get.x-supported-cameras``), with ``tzone`` and ``dst``
+required there, while their notes say "Not supported on: Hero 10 Black, Hero 9 Black" — so a
+HERO9/HERO10 is tried without them, and a refusal is logged as a warning naming the camera and
+kept in ``clock_error`` (None once a set succeeds).
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .legacy_gopro import ble_socket_path
 
@@ -56,7 +57,7 @@ class _Characteristic:
 class EmulatedBleakClient:
     """``EmulatedBleakClient(address, disconnected_callback=None, *, emu_dir, timeout=10.0)``."""
 
-    def __init__(self, address: str, disconnected_callback: Callable[["EmulatedBleakClient"], None] | None = None,
+    def __init__(self, address: str, disconnected_callback: Callable[[EmulatedBleakClient], None] | None = None,
                  *, emu_dir: str, timeout: float = 10.0):
         self.address = address
         self.disconnected_callback = disconnected_callback
@@ -98,7 +99,7 @@ class EmulatedBleakClient:
 
         try:
             line = await asyncio.wait_for(establish(), timeout)   # connection: a second full timeout
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             await self._close()
             raise EmulatedBleError(f"connect to {self.address}: {type(exc).__name__} {exc}") from None
         answer = json.loads(line) if line else {"ok": False, "error": "closed"}
@@ -129,6 +130,8 @@ class EmulatedBleakClient:
     # --- internals ---------------------------------------------------------------------------
 
     def _send(self, obj: dict) -> None:
+        if self._writer is None:
+            raise EmulatedBleError(f"Not connected to {self.address}")
         self._writer.write((json.dumps(obj) + "\n").encode())
 
     async def _call(self, obj: dict) -> None:
@@ -142,7 +145,7 @@ class EmulatedBleakClient:
             self._send({**obj, "seq": seq})
             await self._writer.drain()
             answer = await asyncio.wait_for(fut, self.timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise EmulatedBleError(f"{obj['op']} to {self.address}: {type(exc).__name__} {exc}") from None
         finally:
             self._acks.pop(seq, None)
@@ -150,9 +153,12 @@ class EmulatedBleakClient:
             raise EmulatedBleError(f"{obj['op']} to {self.address} failed: {answer.get('error')}")
 
     async def _read_loop(self) -> None:
+        reader = self._reader
+        if reader is None:                  # not connected
+            return
         try:
             while True:
-                line = await self._reader.readline()
+                line = await reader.readline()
                 if not line:
                     break
                 msg = json.loads(line)
@@ -185,5 +191,5 @@ class EmulatedBleakClient:
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass

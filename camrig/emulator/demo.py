@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from .rig import LoopbackRig, RigError, RigTimeout
-
 
 #: The default demo: one camera of each kind the daemon drives.
 DEFAULT_MODELS = ("hero7", "hero12", "hero9:ble", "hero11:usb")

@@ -47,8 +47,9 @@ import subprocess
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import captures
 
@@ -309,7 +310,7 @@ class _HttpServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, addr, handler, camera: "LegacyGoPro", role: str):
+    def __init__(self, addr, handler, camera: LegacyGoPro, role: str):
         self.camera = camera
         self.role = role          # "gpcontrol" (port 80) or "media" (port 8080)
         self.connections: set[socket.socket] = set()
@@ -320,7 +321,7 @@ class _HttpServer(http.server.ThreadingHTTPServer):
         # HTTPServer.server_bind calls socket.getfqdn(): a DNS lookup. Not here.
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
-        self.server_name, self.server_port = host, port
+        self.server_name, self.server_port = str(host), port
 
     def get_request(self):
         conn, addr = super().get_request()
@@ -406,7 +407,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 try:
                     if not self.connection.recv(65536):
                         return
-                except socket.timeout:
+                except TimeoutError:
                     continue
         except OSError:
             return
@@ -415,7 +416,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _ControlHandler(socketserver.StreamRequestHandler):
     """Control socket: one JSON object per line in, one JSON object per line out."""
 
-    server: "_ControlServer"
+    server: _ControlServer
 
     def handle(self) -> None:
         for line in self.rfile:
@@ -439,7 +440,7 @@ class _ControlServer(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, path: str, camera: "LegacyGoPro"):
+    def __init__(self, path: str, camera: LegacyGoPro):
         self.camera = camera
         super().__init__(path, _ControlHandler)
 
@@ -595,7 +596,7 @@ class LegacyGoPro:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "LegacyGoPro":
+    def start(self) -> LegacyGoPro:
         """Bind the HTTP servers, the WoL listener and the control socket; apply ``start`` mode."""
         self._timers = _Scheduler(self.name)
         if self._start_mode == "asleep":
@@ -626,15 +627,15 @@ class LegacyGoPro:
             self.stream_port = self._stream_sock.getsockname()[1]
             self._spawn(self._stream_loop, "stream")
         if self.idle_wifi_off > 0:
-            self._timers.call_later(min(1.0, self.idle_wifi_off / 4), self._idle_check)
+            self._later(min(1.0, self.idle_wifi_off / 4), self._idle_check)
         if self.control_path:
             os.makedirs(os.path.dirname(os.path.abspath(self.control_path)), exist_ok=True)
             try:
                 os.unlink(self.control_path)
             except FileNotFoundError:
                 pass
-            self._control = self._control_server_class(self.control_path, self)
-            self._spawn(lambda: self._control.serve_forever(poll_interval=0.05), "control")
+            control = self._control = self._control_server_class(self.control_path, self)
+            self._spawn(lambda: control.serve_forever(poll_interval=0.05), "control")
         self._apply_netdev()
         log.info("%s: gpControl on %s:%s, media on %s, WoL on udp %s, control %s, %s",
                  self.name, self.listen, self.port, self.media_port, self.wol_port,
@@ -653,7 +654,7 @@ class LegacyGoPro:
             self._control.shutdown()
             self._control.server_close()
             try:
-                os.unlink(self.control_path)
+                os.unlink(self.control_path)  # type: ignore[arg-type]  # set: there is a control server
             except OSError:
                 pass
         for sock in (self._wol_sock, self._stream_sock):
@@ -662,7 +663,7 @@ class LegacyGoPro:
         for t in self._threads:
             t.join(timeout=1.0)
 
-    def __enter__(self) -> "LegacyGoPro":
+    def __enter__(self) -> LegacyGoPro:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -763,7 +764,7 @@ class LegacyGoPro:
         if kind == "photo":
             self.photos += 1
             self.files.append({"n": f"GOPR{len(self.files) + 1:04d}.JPG",
-                               "mod": str(int(self._camera_clock().replace(tzinfo=datetime.timezone.utc).timestamp())),
+                               "mod": str(int(self._camera_clock().replace(tzinfo=datetime.UTC).timestamp())),
                                "ls": "-1", "s": "4000000"})
             self._event("photo", t, via=via, mode=self.mode, sub_mode=self.sub_mode)
             return
@@ -783,7 +784,7 @@ class LegacyGoPro:
         kind, self.capture_kind = self.capture_kind, None
         self.files.append({
             "n": f"G{n:07d}.JPG" if kind == "timelapse_photo" else f"GOPR{n:04d}.MP4",
-            "mod": str(int(self._camera_clock().replace(tzinfo=datetime.timezone.utc).timestamp())),
+            "mod": str(int(self._camera_clock().replace(tzinfo=datetime.UTC).timestamp())),
             "ls": "-1",
             "s": str(int(length * self._kb_per_s * 1024)),
         })
@@ -814,7 +815,13 @@ class LegacyGoPro:
         self._boot_gen += 1
         gen = self._boot_gen
         self._event("wake", t, cause=cause)
-        self._timers.call_later(self.boot_delay, lambda: self._ready(gen))
+        self._later(self.boot_delay, lambda: self._ready(gen))
+
+    def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after ``delay`` seconds on the timer thread :meth:`start` made."""
+        if self._timers is None:
+            raise RuntimeError(f"{self.name}: the emulator is not started")
+        self._timers.call_later(delay, fn)
 
     def _ready(self, gen: int) -> None:
         with self._lock:
@@ -852,7 +859,7 @@ class LegacyGoPro:
         if idle:
             self._after_wifi_change()
         if not self._closing.is_set():
-            self._timers.call_later(min(1.0, self.idle_wifi_off / 4), self._idle_check)
+            self._later(min(1.0, self.idle_wifi_off / 4), self._idle_check)
 
     def _wifi_on_later(self) -> None:
         """BLE Wi-Fi-on: the AP is up after association_delay; the camera stays asleep."""
@@ -872,7 +879,7 @@ class LegacyGoPro:
                 self._event("wifi_on")
             self._after_wifi_change()
 
-        self._timers.call_later(self.association_delay, up)
+        self._later(self.association_delay, up)
 
     def _after_wifi_change(self) -> None:
         """Side effects outside the lock: link up/down, ARP, listening sockets."""
@@ -1135,13 +1142,15 @@ class LegacyGoPro:
 
     # ------------------------------------------------------------------ Wake-on-LAN
 
-    def _udp_loop(self, sock: socket.socket, handle: Callable[[bytes, str], Any]) -> None:
+    def _udp_loop(self, sock: socket.socket | None, handle: Callable[[bytes, str], Any]) -> None:
         """Hand each datagram on ``sock`` (with a timeout set) to ``handle(data, source address)``
-        until the camera closes."""
+        until the camera closes; nothing when ``sock`` is None (not started, or the port was taken)."""
+        if sock is None:
+            return
         while not self._closing.is_set():
             try:
                 data, peer = sock.recvfrom(2048)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -85,14 +85,13 @@ import socketserver
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from camrig.ble import protocol as p
 
 from . import captures
-
-from .legacy_gopro import (_ControlHandler, _ControlServer, _HttpServer, _Handler, LegacyGoPro,
-                           build_parser as legacy_parser, run_until_signalled)
+from .legacy_gopro import LegacyGoPro, _ControlHandler, _ControlServer, _Handler, _HttpServer, run_until_signalled
+from .legacy_gopro import build_parser as legacy_parser
 
 log = logging.getLogger("camrig.emulator.open_gopro")
 
@@ -147,7 +146,8 @@ def settings_for(model: str) -> dict[int, dict[int, str]]:
                 continue
             if name not in op.get("x-supported-cameras", ()):
                 continue
-            schema = next((prm["schema"] for prm in op.get("parameters", ()) if prm.get("name") == "option"), {})
+            schema: dict[str, Any] = next((prm["schema"] for prm in op.get("parameters", ())
+                                           if prm.get("name") == "option"), {})
             names = schema.get("x-enumDescriptions", {})
             meta = schema.get("x-option-metadata", {})
             out[int(path.rpartition("=")[2])] = {int(o): str(names.get(str(o), o)) for o in schema.get("enum", ())
@@ -160,7 +160,8 @@ def settings_for_all_options(setting: int) -> set[int]:
     """Every option id setting ``setting`` has in the OpenAPI file, on any model."""
     key = f"/gopro/camera/setting?setting={setting}"
     op = _openapi_paths().get(key, {}).get("get", {})
-    schema = next((prm["schema"] for prm in op.get("parameters", ()) if prm.get("name") == "option"), {})
+    schema: dict[str, Any] = next((prm["schema"] for prm in op.get("parameters", ())
+                                   if prm.get("name") == "option"), {})
     return {int(o) for o in schema.get("enum", ())}
 
 
@@ -207,7 +208,7 @@ class _OgpControlHandler(_ControlHandler):
     """Control socket: request/response lines as for the legacy camera, or a BLE connection."""
 
     def handle(self) -> None:
-        camera = self.server.camera
+        camera = cast("OpenGoPro", self.server.camera)      # an _OgpControlServer's camera
         for line in self.rfile:
             line = line.strip()
             if not line:
@@ -229,7 +230,7 @@ class _OgpControlHandler(_ControlHandler):
 
 
 class _OgpControlServer(_ControlServer):
-    def __init__(self, path: str, camera: "OpenGoPro"):
+    def __init__(self, path: str, camera: OpenGoPro):
         self.camera = camera
         socketserver.ThreadingUnixStreamServer.__init__(self, path, _OgpControlHandler)
 
@@ -244,7 +245,9 @@ class OpenGoPro(LegacyGoPro):
     | "refuse" for HTTP set_date_time on a HERO9/HERO10; ``preset_busy`` seconds of status 8
     Busy after a preset group load (module docstring)."""
 
-    _control_server_class = _OgpControlServer
+    # Its constructor takes an OpenGoPro where the base class's takes any LegacyGoPro: only ever
+    # built with self, so the narrower argument is safe here.
+    _control_server_class = _OgpControlServer  # type: ignore[assignment]
     _gpcontrol_modes = False   # gpControl modes/errors are the legacy camera's; presets are here
 
     def __init__(self, name: str = "camera", *, model: str = "hero12", usb: bool = False,
@@ -312,7 +315,7 @@ class OpenGoPro(LegacyGoPro):
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "OpenGoPro":
+    def start(self) -> OpenGoPro:
         super().start()
         self._spawn(self._housekeeping, "housekeeping")
         return self
@@ -554,7 +557,9 @@ class OpenGoPro(LegacyGoPro):
         elif not (re.fullmatch(r"-?\d{1,4}", params.get("tzone", "")) and params.get("dst") in ("0", "1")):
             return 400, {}   # required on HERO11 and later
         try:
-            when = datetime.datetime(*(int(x) for x in d.groups() + tm.groups()))
+            year, month, day = (int(x) for x in d.groups())
+            hour, minute, second = (int(x) for x in tm.groups())
+            when = datetime.datetime(year, month, day, hour, minute, second)
         except ValueError:
             return 400, {}
         self._clock_set = (when, t)

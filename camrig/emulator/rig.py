@@ -47,9 +47,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAEMON = REPO_ROOT / "gopro_manager.py"
@@ -652,7 +653,7 @@ class NamespaceRig(_Rig):
         lines = []
         for iface, k in sorted(self.wiring.items()):
             cam = self.cameras[k - 1]
-            entry = (cam.wifi_mac, cam.ssid)
+            entry: tuple[str, str] | None = (cam.wifi_mac, cam.ssid)
             if overrides and iface in overrides:
                 entry = overrides[iface]
             if entry is not None:
@@ -711,29 +712,32 @@ class NamespaceRig(_Rig):
         # would drop them. Loose (2) is what Raspberry Pi OS / systemd set.
         _run(["ip", "netns", "exec", self.car_ns, "sysctl", "-q", "-w",
               "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.default.rp_filter=2"])
-        for cam, cam_ns in zip(self.cameras, self.cam_ns):
+        for cam, cam_ns in zip(self.cameras, self.cam_ns, strict=True):
             if cam.path == "ble":
                 continue                      # BLE only: the control socket is all it has
+            iface = cam.iface
+            if iface is None:
+                raise ValueError(f"camera {cam.k} ({cam.path}) has no car-side interface")
             if cam.path == "usb":
                 # The camera's USB NCM link: camera 172.2X.1YZ.51/24, the car .50 on usbK.
                 host = cam.address.rsplit(".", 1)[0] + ".50"
-                self.ip("link", "add", cam.iface, "netns", self.car_ns, "type", "veth",
+                self.ip("link", "add", iface, "netns", self.car_ns, "type", "veth",
                         "peer", "name", "eth0", "netns", cam_ns)
                 self.ip("addr", "add", f"{cam.address}/24", "dev", "eth0", netns=cam_ns)
-                self.ip("addr", "add", f"{host}/24", "dev", cam.iface, netns=self.car_ns)
+                self.ip("addr", "add", f"{host}/24", "dev", iface, netns=self.car_ns)
                 self.ip("link", "set", "eth0", "up", netns=cam_ns)
-                self.ip("link", "set", cam.iface, "up", netns=self.car_ns)
+                self.ip("link", "set", iface, "up", netns=self.car_ns)
                 continue
-            self.ip("link", "add", cam.iface, "netns", self.car_ns, "type", "veth",
+            self.ip("link", "add", iface, "netns", self.car_ns, "type", "veth",
                     "peer", "name", "eth0", "netns", cam_ns)
             self.ip("link", "set", "eth0", "address", cam.wifi_mac, netns=cam_ns)
             self.ip("addr", "add", f"{CAMERA_ADDRESS}/{PREFIX_LEN}", "broadcast", "10.5.5.255",
                     "dev", "eth0", netns=cam_ns)
             self.ip("addr", "add", f"{CAR_ADDRESS}/{PREFIX_LEN}", "broadcast", "10.5.5.255",
-                    "dev", cam.iface, netns=self.car_ns)
+                    "dev", iface, netns=self.car_ns)
             self.ip("link", "set", "eth0", "up", netns=cam_ns)
-            self.ip("link", "set", cam.iface, "up", netns=self.car_ns)
-            self.wiring[cam.iface] = cam.k
+            self.ip("link", "set", iface, "up", netns=self.car_ns)
+            self.wiring[iface] = cam.k
         self.write_iw_map()
         self.bin_dir.mkdir(exist_ok=True)
         (self.bin_dir / "iw").unlink(missing_ok=True)
@@ -849,7 +853,7 @@ class LoopbackRig(_Rig):
 
 def usb_address_for(serial: str) -> str:
     """172.2X.1YZ.51 from the serial's last three digits (as the daemon's config derives it)."""
-    x, y, z = serial[-3:]
+    x, y, z = serial[-3], serial[-2], serial[-1]
     return f"172.2{x}.1{y}{z}.51"
 
 

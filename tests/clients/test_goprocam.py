@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import time
 
 import pytest

@@ -14,8 +14,13 @@ import re
 
 import pytest
 
-from camrig.emulator.rig import (LoopbackRig, NamespaceRig, existing_namespaces, namespaces_available,
-                                 remove_rig_namespaces)
+from camrig.emulator.rig import (
+    LoopbackRig,
+    NamespaceRig,
+    existing_namespaces,
+    namespaces_available,
+    remove_rig_namespaces,
+)
 
 #: Prefix of every namespace these tests make: ``gmt<pid of the pytest run>-<n>``.
 PREFIX_RE = re.compile(r"^(gmt([0-9]+)-[0-9]+)-(car|cam[0-9]+)$")

@@ -76,7 +76,7 @@ def test_a_stalled_systemd_does_not_delay_the_trigger(make_loopback_rig, tmp_pat
         for on in (True, False, True, False):
             t = time.monotonic()
             (rig.trigger_on if on else rig.trigger_off)()
-            rig.wait_until(lambda: rig.recording() == [on] * rig.n, SLOW, message=f"recording={on}")
+            rig.wait_until(lambda on=on: rig.recording() == [on] * rig.n, SLOW, message=f"recording={on}")
             what = "shutter_on" if on else "shutter_off"
             for k in range(1, rig.n + 1):
                 (event,) = find_events(rig, k, what, since=t)

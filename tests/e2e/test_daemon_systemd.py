@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from camrig.cli import in_private_tmp
 from camrig.emulator.rig import GATTTOOL
-from gopro_manager import _in_private_tmp
 
 from .helpers import find_events, log_lines
 
@@ -53,7 +53,7 @@ class NotifySocket:
         while not self._stop.is_set():
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -160,7 +160,7 @@ def test_sigterm_leaves_cameras_recording_by_default(make_loopback_rig, notify_s
     for k in (1, 2):
         assert not find_events(rig, k, "shutter_off", since=t0), rig.describe()
     # Under systemd (NOTIFY_SOCKET set) a trigger file in /tmp is worth a warning: PrivateTmp=yes.
-    assert bool(log_lines(rig, "TRIGGER_PATH", "PrivateTmp")) == _in_private_tmp(str(rig.trigger_path))
+    assert bool(log_lines(rig, "TRIGGER_PATH", "PrivateTmp")) == in_private_tmp(str(rig.trigger_path))
 
 
 def test_sigterm_with_on_exit_stop_stops_them_and_still_exits_in_time(make_loopback_rig, notify_socket):

@@ -17,8 +17,16 @@ import urllib.request
 
 import pytest
 
-from camrig.emulator.rig import (CAMERA_ADDRESS, LoopbackRig, NamespaceRig, RigError, bt_mac_for,
-                                 existing_namespaces, namespaces_available, wifi_mac_for)
+from camrig.emulator.rig import (
+    CAMERA_ADDRESS,
+    LoopbackRig,
+    NamespaceRig,
+    RigError,
+    bt_mac_for,
+    existing_namespaces,
+    namespaces_available,
+    wifi_mac_for,
+)
 
 from .conftest import remove_namespaces_of_dead_runs, unique_prefix
 
@@ -81,7 +89,7 @@ def test_route_switch_reaches_the_routed_camera(make_ns_rig):
         rig.ip("route", "replace", CAMERA_ADDRESS, "dev", f"wlan{k}", "scope", "link", netns=rig.car_ns)
         status, body = rig.http_get(SHUTTER_ON)  # not bound: the route decides
         assert status == 200
-        rig.wait_until(lambda: rig.recording()[k - 1], 5.0, message=f"camera {k} recording")
+        rig.wait_until(lambda k=k: rig.recording()[k - 1], 5.0, message=f"camera {k} recording")
         assert rig.neighbour_mac(f"wlan{k}") == wifi_mac_for(k)
     assert rig.recording() == [True, True, True]
 
@@ -105,7 +113,7 @@ def test_cleanup_after_an_exception(needs_netns):
     with pytest.raises(ZeroDivisionError):
         with rig:
             names = rig.namespaces()
-            1 / 0
+            raise ZeroDivisionError("on purpose")
     assert names and not set(names) & existing_namespaces()
     assert rig.workdir.exists()  # kept for the post-mortem
     subprocess.run(["rm", "-rf", "--", str(rig.workdir)], check=True)

@@ -48,10 +48,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+from camrig.emulator.rig import NamespaceRig, namespaces_available, wait_until
 
-from camrig.emulator.rig import NamespaceRig, namespaces_available, wait_until  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 NAME = "gmst"                                  # prefix of every namespace, cgroup, directory
 CACHE = Path(os.environ.get("GOPRO_SYSTEMTEST_CACHE", "/var/cache/gopro-manager-systemtest"))

@@ -130,7 +130,7 @@ def test_scheduling_does_not_follow_the_wall_clock():
     for name, jumpy in (("steady", False), ("jumping", True)):
         n = [0]
 
-        def wallclock():
+        def wallclock(*, n=n, jumpy=jumpy):  # bound now, not when the worker calls it
             n[0] += 1
             return Y2026 + ((-1) ** n[0]) * 10 * 365 * 86400 if jumpy else Y2026
 
@@ -138,7 +138,7 @@ def test_scheduling_does_not_follow_the_wall_clock():
         worker.start()
         try:
             worker.set_wanted(True)
-            assert eventually(lambda: driver.recording)
+            assert eventually(lambda driver=driver: driver.recording)
             start = len(driver.calls)
             time.sleep(1.5)
             results[name] = driver.calls[start:].count("status")

@@ -206,14 +206,14 @@ def test_config_option_before_or_after_the_subcommand(tmp_path, where):
 
 
 def test_config_after_the_subcommand_wins_and_before_is_kept(tmp_path):
-    import gopro_manager
+    from camrig import cli
     seen = []
-    real = gopro_manager.cmd_status
+    real = cli.cmd_status
     try:
-        gopro_manager.cmd_status = lambda args: seen.append(args.config) or 0
-        gopro_manager.main(["--config", "/a.py", "status"])
-        gopro_manager.main(["status", "--config", "/b.py"])
-        gopro_manager.main(["--config", "/a.py", "status", "--config", "/c.py"])
+        cli.cmd_status = lambda args: seen.append(args.config) or 0
+        cli.main(["--config", "/a.py", "status"])
+        cli.main(["status", "--config", "/b.py"])
+        cli.main(["--config", "/a.py", "status", "--config", "/c.py"])
     finally:
-        gopro_manager.cmd_status = real
+        cli.cmd_status = real
     assert seen == ["/a.py", "/b.py", "/c.py"]

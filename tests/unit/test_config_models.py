@@ -15,7 +15,8 @@ def cfg(*cams, **keys):
 
 def test_original_four_tuple_is_a_legacy_wifi_camera():
     cam = cfg(("wlan1", "GP24784461", "06:41:69:6a:c1:05", "d4:d9:19:9a:4c:7b")).cameras[0]
-    assert (cam.model, cam.control, cam.http_port, cam.open_gopro, cam.path) == ("hero7", "wifi", 80, False, "wifi wlan1")
+    assert ((cam.model, cam.control, cam.http_port, cam.open_gopro, cam.path)
+            == ("hero7", "wifi", 80, False, "wifi wlan1"))
 
 
 @pytest.mark.parametrize("model", ["hero10", "hero11", "hero12", "hero13"])
@@ -29,6 +30,14 @@ def test_usb_address_from_the_serials_last_three_digits():
     assert usb_address("C0000123456789") == "172.27.189.51"
     cam = cfg({"name": "cockpit", "model": "hero11", "control": "usb", "serial": "C3441324645504"}).cameras[0]
     assert (cam.address, cam.http_port, cam.iface, cam.path) == ("172.25.104.51", 8080, None, "usb 172.25.104.51")
+
+
+@pytest.mark.parametrize("serial", ["12", "", "C12345678ab"])
+def test_usb_address_names_a_serial_too_short_or_not_ending_in_digits(serial):
+    # Found by mypy (unpacking a str): a serial under three characters raised "not enough values
+    # to unpack" before; now the same message as a serial that does not end in digits.
+    with pytest.raises(ValueError, match="does not end in three digits"):
+        usb_address(serial)
 
 
 def test_usb_address_may_be_given_outright():

@@ -197,7 +197,7 @@ def test_a_stalled_systemd_does_not_slow_the_trigger(systemd_socket):
         for value in (True, False, True, False, True):
             trigger.set(value)
             # generous bound: the loop reacts in milliseconds; the old code up to 1 s per message
-            assert eventually(lambda: worker.wanted is value, timeout=0.5), value
+            assert eventually(lambda value=value: worker.wanted is value, timeout=0.5), value
             time.sleep(0.2)
         assert notifier.dropped > 0
         calls = notifier.watchdog_calls

@@ -8,6 +8,7 @@ Before this issue HttpClient had no download at all (``get`` keeps the body in m
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -125,7 +126,7 @@ def test_full_download_streams_to_the_file_with_progress(server, client, tmp_pat
     assert (res.status, res.bytes_written, res.size, res.resumed) == (200, len(BODY), len(BODY), False)
     assert server.requests == [None]
     assert seen[-1] == (len(BODY), len(BODY))
-    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
 
 
 def test_download_is_not_capped_by_the_client_total_timeout(server, client, tmp_path):

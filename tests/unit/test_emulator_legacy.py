@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from camrig.emulator import legacy_gopro as lg
 from camrig.emulator.control import EmulatorControl, EmulatorRequestFailed, EmulatorUnavailable
@@ -75,7 +76,7 @@ def unanswered(cam: lg.LegacyGoPro, path: str = "/gp/gpControl/status", timeout:
     """True when the camera accepts nothing or answers nothing within ``timeout`` (asleep / Wi-Fi off)."""
     try:
         get(cam, path, timeout=timeout)
-    except (socket.timeout, TimeoutError, ConnectionError, http.client.RemoteDisconnected):
+    except (TimeoutError, ConnectionError, http.client.RemoteDisconnected):
         return True
     return False
 

@@ -27,7 +27,7 @@ def car(tmp_path):
     cams = [LegacyGoPro(n, delay_ms=5, boot_delay=0.1).start() for n in NAMES]
     config = config_from_mapping({
         "GOPROS": [{"name": n, "address": "127.0.0.1", "http_port": c.port, "wol_port": c.wol_port}
-                   for n, c in zip(NAMES, cams)],
+                   for n, c in zip(NAMES, cams, strict=True)],
         "NETWORK_MODE": "address", "TRIGGER_PATH": str(tmp_path / "trigger"), "GPIO_BCM_PIN": None,
         "CYCLE_SECONDS": 0.1, "STATUS_PATH": None, "CHECK_STATUS": 10, "HTTP_TIMEOUT": 2.0,
         "CONNECT_TIMEOUT": 0.5, "KEEP_AWAKE": None})
@@ -111,7 +111,7 @@ def test_chatter_that_reaches_the_cameras_is_logged_in_a_bounded_number_of_lines
                       and all(w.state.value == "idle" for w in workers), timeout=10.0)
     time.sleep(1.5)
     flush_all()
-    for cam, name in zip(cams, NAMES):
+    for cam, name in zip(cams, NAMES, strict=True):
         assert len(shutters(cam, t)) > 10                      # the chatter did reach the camera
         lines = [r.getMessage() for r in camera_lines(caplog, name)]
         assert len(lines) <= 12, lines

@@ -13,18 +13,16 @@ import math
 import os
 import re
 import socket
-import stat
 import sys
 import threading
 import time
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from camrig.ble import gatttool as gt
-from camrig.config import (IFACE_RE, KNOWN_KEYS, MAC_RE, Config, ConfigError, config_from_mapping,
-                           load_config)
+from camrig.config import KNOWN_KEYS, Config, ConfigError, config_from_mapping, load_config
 from camrig.drivers.gpcontrol import CameraStatus, parse_status
 from camrig.errors import CameraRejected, CameraUnreachable
 from camrig.http import HttpClient

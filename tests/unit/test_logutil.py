@@ -32,7 +32,7 @@ def front(caplog):
 
 def test_first_occurrence_written_repeats_summarised_in_the_order_they_last_happened(front):
     limiter, clock, lines = front
-    for i in range(40):                       # a trigger flapping every 50 ms, passed through
+    for _ in range(40):                       # a trigger flapping every 50 ms, passed through
         limiter.info("%s → %s (%s)", "idle", "recording", "shutter on")
         clock.now += 0.05
         limiter.info("recording → idle (shutter off)")

@@ -5,22 +5,34 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import http.server
 import json
 import os
+import socket
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from camrig.ble import protocol as p
 from camrig.ble.open_gopro import BleLoop, OpenGoProBle, client_factory
-from camrig.drivers.open_gopro import (OpenGoProBleDriver, OpenGoProHttp, date_time_path, parse_state,
-                                       status_from_values)
+from camrig.drivers.base import CameraStatus
+from camrig.drivers.open_gopro import (
+    OpenGoProBleDriver,
+    OpenGoProHttp,
+    date_time_path,
+    parse_state,
+    status_from_values,
+    wait_not_busy,
+)
 from camrig.emulator import captures
-from camrig.logutil import flush_all
 from camrig.errors import BleError, CameraRejected, CameraUnreachable, ConfigError
 from camrig.http import Response
+from camrig.logutil import flush_all
 from tests.polling import eventually
 
 STATE = captures.path(captures.OPEN_GOPRO_STATE)
@@ -131,7 +143,8 @@ def test_parse_state_from_the_real_capture():
     assert st.ready and not st.sd_error
 
 
-@pytest.mark.parametrize("sd, error", [(-1, False), (0, False), (1, False), (2, False), (3, True), (4, False), (8, False)])
+@pytest.mark.parametrize("sd, error", [(-1, False), (0, False), (1, False), (2, False), (3, True), (4, False),
+                                       (8, False)])
 def test_primary_storage_values(sd, error):
     doc = json.loads(STATE.read_text())
     doc["status"]["33"], doc["status"]["10"] = sd, 1
@@ -425,12 +438,14 @@ def test_emulated_camera_faults_reach_the_session(emulated):
 def test_emulated_hero9_refuses_http_shutter_and_http_checks_date_time():
     import urllib.error
     import urllib.request
+
     from camrig.emulator.open_gopro import OpenGoPro
+    set_date_time = "/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07"
     for model, query, code in [("hero9", "/gopro/camera/shutter/start", 404),
                                ("hero12", "/gopro/camera/shutter/start", 200),
-                               ("hero12", "/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07", 400),
-                               ("hero12", "/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07&tzone=60&dst=0", 200),
-                               ("hero10", "/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07&tzone=60&dst=0", 400)]:
+                               ("hero12", set_date_time, 400),
+                               ("hero12", set_date_time + "&tzone=60&dst=0", 200),
+                               ("hero10", set_date_time + "&tzone=60&dst=0", 400)]:
         with OpenGoPro("c", model=model, delay_ms=0) as cam:
             try:
                 got = urllib.request.urlopen(f"http://127.0.0.1:{cam.port}{query}", timeout=3).status
@@ -442,6 +457,7 @@ def test_emulated_hero9_refuses_http_shutter_and_http_checks_date_time():
 def test_emulated_usb_camera_needs_wired_control_first():
     import urllib.error
     import urllib.request
+
     from camrig.emulator.open_gopro import OpenGoPro
     with OpenGoPro("u", model="hero11", usb=True, delay_ms=0) as cam:
         base = f"http://127.0.0.1:{cam.port}"
@@ -455,6 +471,7 @@ def test_emulated_usb_camera_needs_wired_control_first():
 
 def test_emulated_auto_power_down_unless_kept_alive():
     import urllib.request
+
     from camrig.emulator.open_gopro import OpenGoPro
     with OpenGoPro("c", model="hero12", delay_ms=0, auto_sleep=0.6) as cam:
         for _ in range(6):
@@ -681,6 +698,7 @@ def test_hero10_clock_refused_over_http_is_kept_and_warned(caplog):
 def test_emulated_hero9_10_http_date_time_can_be_refused():
     import urllib.error
     import urllib.request
+
     from camrig.emulator.open_gopro import OpenGoPro
     url = "/gopro/camera/set_date_time?date=2026_11_21&time=09_05_07"
     for mode, code in (("accept", 200), ("refuse", 404)):
@@ -699,15 +717,6 @@ def test_emulated_hero9_10_http_date_time_can_be_refused():
 # emulator no preset group (every shutter recorded video; set_group, get_date_time,
 # analytics/set_client_info and the USB Host check were missing; /gopro/camera/info answered on
 # every model).
-
-import http.server
-import socket
-import threading
-import urllib.error
-import urllib.request
-
-from camrig.drivers.base import CameraStatus
-from camrig.drivers.open_gopro import wait_not_busy
 
 
 def _state_with(**status):

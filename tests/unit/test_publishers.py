@@ -13,8 +13,15 @@ import pytest
 from camrig.config import CameraConfig, Config
 from camrig.controller import Controller
 from camrig.errors import CamRigError
-from camrig.publishers import (MailboxRunner, Publisher, Publishers, StatusFilePublisher,
-                               SystemdStatusPublisher, change_key, summary_line)
+from camrig.publishers import (
+    MailboxRunner,
+    Publisher,
+    Publishers,
+    StatusFilePublisher,
+    SystemdStatusPublisher,
+    change_key,
+    summary_line,
+)
 from camrig.systemd import Notifier
 from tests.fakes import FlipTrigger
 from tests.fakes import FollowingWorker as WantedWorker
@@ -78,7 +85,7 @@ def test_a_hung_status_file_write_does_not_hold_up_the_trigger(tmp_path, monkeyp
         assert eventually(lambda: writes, timeout=5.0)        # the first write is stuck now
         for value in (True, False, True):
             trigger.set(value)
-            assert eventually(lambda: worker.wanted is value, timeout=5.0), value
+            assert eventually(lambda value=value: worker.wanted is value, timeout=5.0), value
         assert len(writes) == 1                               # still inside the first write
     finally:
         release.set()

@@ -67,7 +67,8 @@ def daemon():
         holder["next"] = config
         before = ctl.config
         ctl.request_reload()
-        assert eventually(lambda: ctl.config is not before or ctl.config == config, timeout=10.0), "reload did not happen"
+        assert eventually(lambda: ctl.config is not before or ctl.config == config, timeout=10.0), \
+            "reload did not happen"
         time.sleep(0.1)
 
     start.holder = holder
@@ -230,7 +231,7 @@ def test_a_replaced_worker_sends_no_stale_shutter_and_never_overlaps_its_success
 
 
 def test_capability_is_read_from_proc_status(tmp_path):
-    from gopro_manager import CAP_NET_ADMIN, has_capability
+    from camrig.cli import CAP_NET_ADMIN, has_capability
     status = tmp_path / "status"
     status.write_text("Name:\tpython\nCapEff:\t0000000000003000\n")
     assert has_capability(CAP_NET_ADMIN, status_path=str(status)) is True

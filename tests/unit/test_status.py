@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from camrig import status as status_mod
 from camrig.errors import CamRigError, StatusUnavailable
@@ -113,7 +114,7 @@ def test_read_only_directory_raises_naming_path(tmp_path):
 
 def test_unserialisable_values_become_strings(tmp_path):
     path = tmp_path / "status.json"
-    write_status(path, {"updated": datetime(2026, 1, 1, tzinfo=timezone.utc)})
+    write_status(path, {"updated": datetime(2026, 1, 1, tzinfo=UTC)})
     assert read_status(path) == {"updated": "2026-01-01 00:00:00+00:00"}
 
 
@@ -149,9 +150,9 @@ def test_read_not_utf8(tmp_path):
 def test_read_stale_with_max_age(tmp_path):
     path = tmp_path / "status.json"
     write_status(path, FULL)
-    now = datetime(2026, 11, 21, 10, 0, 20, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 21, 10, 0, 20, tzinfo=UTC)
     assert read_status(path, max_age=30, now=now) == FULL
-    later = datetime(2026, 11, 21, 10, 5, 0, tzinfo=timezone.utc)
+    later = datetime(2026, 11, 21, 10, 5, 0, tzinfo=UTC)
     with pytest.raises(StatusUnavailable, match="stale: last updated 5m ago"):
         read_status(path, max_age=30, now=later)
     write_status(path, {"wanted": True})
@@ -251,7 +252,7 @@ camera_keys = st.sampled_from(["name", "interface", "model", "control", "state",
 
 @settings(max_examples=200, deadline=None)
 @given(st.fixed_dictionaries({}, optional={
-    "updated": json_values | st.datetimes(timezones=st.just(timezone.utc)).map(datetime.isoformat),
+    "updated": json_values | st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat),
     "wanted": json_values, "pid": json_values, "triggers": json_values,
     "cameras": st.lists(st.dictionaries(camera_keys, json_values) | json_values, max_size=4),
 }))

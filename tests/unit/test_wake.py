@@ -17,10 +17,18 @@ from camrig.config import CameraConfig
 from camrig.drivers.gpcontrol import GpControl
 from camrig.emulator.legacy_gopro import LegacyGoPro, ble_socket_path
 from camrig.emulator.rig import wait_until
-from camrig.errors import AdapterMismatch, BleError, CamRigError, CameraUnreachable, WakeFailed
+from camrig.errors import AdapterMismatch, BleError, CameraUnreachable, CamRigError, WakeFailed
 from camrig.http import HttpClient
 from camrig.link import AddressLink, NeighbourTable
-from camrig.wake import PROBE_TIMEOUTS, AdapterGuard, LegacyWaker, is_associated, magic_packet, parse_iw_link, send_wake_on_lan
+from camrig.wake import (
+    PROBE_TIMEOUTS,
+    AdapterGuard,
+    LegacyWaker,
+    is_associated,
+    magic_packet,
+    parse_iw_link,
+    send_wake_on_lan,
+)
 from camrig.worker import CameraWorker, State
 
 IW_CONNECTED = """Connected to 06:41:69:6a:c1:05 (on wlan1)

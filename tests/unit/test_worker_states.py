@@ -10,8 +10,7 @@ import pytest
 
 from camrig.config import CameraConfig
 from camrig.drivers.base import CameraStatus
-from camrig.worker import (TRANSITIONS, CameraWorker, Counters, IllegalTransition, State, Timers,
-                           strict_transitions)
+from camrig.worker import TRANSITIONS, CameraWorker, Counters, IllegalTransition, State, Timers, strict_transitions
 
 
 class Driver:
