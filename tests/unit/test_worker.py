@@ -6,13 +6,13 @@ import time
 
 import pytest
 
+from camrig.cameras.gopro_legacy.driver import GpControl
+from camrig.cameras.gopro_legacy.waker import LegacyWaker
 from camrig.config import CameraConfig
-from camrig.drivers.gpcontrol import GpControl
 from camrig.emulator.legacy_gopro import LegacyGoPro
 from camrig.emulator.rig import wait_until
 from camrig.http import HttpClient
 from camrig.link import AddressLink
-from camrig.wake import LegacyWaker
 from camrig.worker import CameraWorker, State
 
 
@@ -257,7 +257,7 @@ def test_card_removed_faults_with_its_reason_and_backs_off(rig, sd):
 def test_busy_while_recording_is_awake_not_a_failed_wake():
     """Issue 16.6: a HERO5–8 that reports system_busy while it records (unverified either way)
     must not make a new worker sit in `waking` for ready_timeout and log a false wake failure."""
-    from camrig.drivers.base import CameraStatus
+    from camrig.cameras.base import CameraStatus
 
     class BusyRecording:
         keep_alive_interval = None
@@ -426,7 +426,7 @@ def test_a_camera_busy_all_through_a_recording_is_still_stopped(rig):
 def test_a_refused_clock_is_said_once_and_shown_in_the_status(caplog):
     """Issue 8.3: a camera that refuses its clock (HERO9/10 over HTTP without BLE, say) is named
     in a warning once per change and in the status row, not an info line per attempt."""
-    from camrig.drivers.base import CameraStatus
+    from camrig.cameras.base import CameraStatus
     from camrig.errors import CameraRejected
     from camrig.status import render_table
 

@@ -1,4 +1,5 @@
-"""What every camera driver shares: the status the worker understands, and the driver interface.
+"""What every camera family shares: the status the worker understands, the driver and waker
+interfaces, and the parts one camera is served by (:class:`CameraParts`).
 
 A driver speaks one camera's protocol (``gpcontrol`` for HERO5–8, ``open_gopro`` for
 HERO9–13 over HTTP or BLE) and hands the worker a :class:`CameraStatus`. Both APIs number
@@ -38,7 +39,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import threading
+
+    from ..ble.loop import BleLoop
+    from ..config import CameraConfig
+    from ..http import HttpClient
+    from ..link import Link, RouteTable
 
 SD_UNKNOWN, SD_OK, SD_FULL, SD_NO_CARD, SD_ERROR, SD_BUSY, SD_SWAPPED = -1, 0, 1, 2, 3, 4, 8
 #: Status 33. Legacy (HERO7Black_gpControl.json names it ``sd_status``): 0 ok, 2 no card, 3 error;
@@ -179,3 +188,48 @@ class Driver(Protocol):
     def set_date_time(self, when) -> None: ...
     def reset(self) -> None: ...
     # Optional (the worker checks with getattr): select_video() -> None, plain video mode.
+
+
+class Waker(Protocol):
+    """What the worker calls to wake a camera: ``wake(stop, on_step=None)`` returns once the
+    camera answers, raising WakeFailed (or AdapterMismatch) naming the camera; ``stop`` (a
+    threading.Event) cuts it short; ``on_step(text)`` is told each step for the status.
+    ``timeout`` (seconds) bounds one wake. Optional: ``check_adapter()`` (the worker checks with
+    getattr)."""
+
+    timeout: float
+
+    def wake(self, stop: threading.Event, on_step=None) -> None: ...
+
+
+@dataclass
+class CameraParts:
+    """Everything that serves one camera: its Link, HTTP client, driver and waker, and the BLE
+    session that pushes status (Open GoPro), if any: an object with ``on_push`` (called with a
+    {status id: value} dict) and ``disconnect()``."""
+
+    camera: CameraConfig
+    link: Link
+    http: HttpClient
+    driver: Any
+    waker: Any
+    ble: Any = None
+
+
+@dataclass
+class Shared:
+    """What the cameras of one assembly share, handed to :attr:`Family.build
+    <camrig.cameras.registry.Family.build>`: the RouteTable (route mode, else None), the one BLE
+    loop (``ble_loop()`` starts it on first use) and each family's own shared object by family
+    name (``family["gopro_legacy"]``: the gatttool runner)."""
+
+    route_table: RouteTable | None = None
+    ble_loop_factory: Any = None
+    family: dict[str, Any] = field(default_factory=dict)
+
+    def ble_loop(self) -> BleLoop:
+        """The BLE loop (the process's shared one unless the assembly gave another)."""
+        if self.ble_loop_factory is None:
+            from ..ble.loop import shared_ble_loop
+            return shared_ble_loop()
+        return self.ble_loop_factory()

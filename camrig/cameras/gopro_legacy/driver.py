@@ -19,9 +19,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import CameraRejected
-from ..http import HttpClient
-from .base import SD_ERROR, SD_NO_CARD, SD_OK, SD_STATUS_TEXT, CameraStatus  # noqa: F401 - re-exported
+from ...errors import CameraRejected
+from ...http import HttpClient
+from ..base import SD_ERROR, SD_NO_CARD, SD_OK, SD_STATUS_TEXT, CameraStatus  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 

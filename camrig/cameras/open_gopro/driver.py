@@ -3,7 +3,7 @@
 Sources: ``shared/fixtures/open_gopro/openapi_http_2.0.json`` (GoPro's OpenAPI description of
 the HTTP API 2.0: paths, parameters, ``x-supported-cameras``, the State schema naming every
 status id) and ``state_2022-01-04.json`` (a real ``/gopro/camera/state``); the Open GoPro BLE
-specification for the BLE side (:mod:`camrig.ble.protocol`).
+specification for the BLE side (:mod:`camrig.cameras.open_gopro.protocol`).
 
 - :class:`OpenGoProHttp` — port 8080 at 10.5.5.9 (Wi-Fi) or 172.2X.1YZ.51 (USB). Shutter is
   ``/gopro/camera/shutter/start|stop``, listed for HERO10 Black and later: a HERO9's shutter goes
@@ -47,11 +47,11 @@ import datetime as dt
 import logging
 import time
 
-from ..config import BLE_SHUTTER_MODELS
-from ..errors import BleError, CameraRejected, CameraUnreachable, LinkError
-from ..http import HttpClient
-from .base import PRESET_GROUP_VIDEO, CameraStatus
-from .gpcontrol import _int, parse_status
+from ...errors import BleError, CameraRejected, CameraUnreachable, LinkError
+from ...http import HttpClient
+from ..base import PRESET_GROUP_VIDEO, CameraStatus
+from ..gopro_legacy.driver import _int, parse_status  # the same status ids: see camrig.cameras.base
+from .models import BLE_SHUTTER_MODELS
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def _unreachable(exc: BleError, camera: str) -> CameraUnreachable:
 
 class OpenGoProHttp:
     """Driver for one HERO9–13 over HTTP (Wi-Fi or USB). ``ble`` is the camera's
-    :class:`~camrig.ble.open_gopro.OpenGoProBle` session (required for a HERO9's shutter),
+    :class:`~camrig.cameras.open_gopro.ble.OpenGoProBle` session (required for a HERO9's shutter),
     ``usb`` True when reached over USB (wired control enabled on connect).
     Methods raise CameraUnreachable, CameraRejected or LinkError."""
 
