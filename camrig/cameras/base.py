@@ -37,9 +37,12 @@ pretends a mode was set.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import CameraRejected
 
 if TYPE_CHECKING:
     import threading
@@ -174,6 +177,60 @@ class CameraStatus:
         group = _MODE_GROUPS.get(self.mode)
         sub = "" if self.sub_mode is None else f"/{self.sub_mode}"
         return f"{group}{sub}" if group else f"mode {self.mode}{sub}"
+
+
+#: Bodies over this are not status answers (a HERO7 status is ~3 KB).
+MAX_STATUS_BYTES = 256 * 1024
+
+
+def status_int(status: Mapping[str, Any], key: str) -> int | None:
+    """``status[key]`` when it is an int (not a bool), else None."""
+    v = status.get(key)
+    if isinstance(v, bool) or not isinstance(v, int):
+        return None
+    return v
+
+
+def parse_status_json(body: bytes, *, camera: str | None = None) -> CameraStatus:
+    """Parse a JSON status answer ``{"status": {"10": 0, ...}, ...}`` (gpControl
+    ``/gp/gpControl/status``, HERO7Black_gpControl.json; Open GoPro ``/gopro/camera/state``,
+    openapi_http_2.0.json components.schemas.State) into the status ids both APIs share: 10
+    encoding, 8 busy, 82 ready, 33 SD, 70 battery %, 2 battery bars, 54 free KB, 35 remaining
+    video s, 13 video progress s, 60 poll period ms. Modes are each family's (left None).
+
+    Raises CameraRejected (naming the camera) when the body is over :data:`MAX_STATUS_BYTES`,
+    not JSON, not an object with a ``status`` object, or lacks a valid status 10. Values of the
+    wrong type in optional fields become None.
+    """
+    if len(body) > MAX_STATUS_BYTES:
+        raise CameraRejected(f"status answer of {len(body)} bytes is too large to be one", camera=camera)
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        snippet = body[:40].decode("utf-8", "replace")
+        raise CameraRejected(f"status answer is not JSON ({type(exc).__name__}): {snippet!r}",
+                             camera=camera) from None
+    status = doc.get("status") if isinstance(doc, dict) else None
+    if not isinstance(status, dict):
+        raise CameraRejected("status answer has no 'status' object", camera=camera)
+    encoding = status.get("10")
+    if isinstance(encoding, bool) or encoding not in (0, 1):
+        raise CameraRejected(f"status answer lacks a valid status 10 (encoding_active): {encoding!r}",
+                             camera=camera)
+    ready = status_int(status, "82")
+    return CameraStatus(
+        encoding_active=encoding == 1,
+        system_busy=status_int(status, "8") == 1,
+        system_ready=None if ready is None else ready == 1,
+        sd_status=status_int(status, "33"),
+        battery_percent=status_int(status, "70"),
+        battery_bars=status_int(status, "2"),
+        remaining_space_kb=status_int(status, "54"),
+        remaining_video_s=status_int(status, "35"),
+        video_progress_s=status_int(status, "13"),
+        next_poll_ms=status_int(status, "60"),
+        raw=status,
+    )
 
 
 class Driver(Protocol):

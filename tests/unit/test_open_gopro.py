@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from camrig.ble.loop import BleLoop, client_factory
 from camrig.cameras.base import CameraStatus
 from camrig.cameras.open_gopro import protocol as p
-from camrig.cameras.open_gopro.ble import BleLoop, OpenGoProBle, client_factory
+from camrig.cameras.open_gopro.ble import OpenGoProBle
 from camrig.cameras.open_gopro.driver import (
     OpenGoProBleDriver,
     OpenGoProHttp,

@@ -1,33 +1,34 @@
-"""Open GoPro over Bluetooth LE: one asyncio loop for all BLE work, one session per camera.
+"""Open GoPro over Bluetooth LE: one session per camera, on the daemon's one BLE loop.
 
-:class:`BleLoop` runs one asyncio event loop in one daemon thread (``ble-loop``). Workers
-never run BLE code in their own threads: every call of an :class:`OpenGoProBle` session
-submits a coroutine with :func:`asyncio.run_coroutine_threadsafe` and waits for it with a
-timeout, so a hung BLE exchange blocks only the one worker that asked, and only for
-``BLE_TIMEOUT`` seconds.
+:class:`camrig.ble.loop.BleLoop` (shared by every family) runs one asyncio event loop in one
+daemon thread (``ble-loop``). Workers never run BLE code in their own threads: every call of an
+:class:`OpenGoProBle` session submits a coroutine with :func:`asyncio.run_coroutine_threadsafe`
+and waits for it with a timeout, so a hung BLE exchange blocks only the one worker that asked,
+and only for ``BLE_TIMEOUT`` seconds.
 
 The session talks to a *client* with bleak's ``BleakClient`` surface (``connect``,
 ``disconnect``, ``is_connected``, ``write_gatt_char``, ``start_notify``). Which class is an
-explicit choice (:func:`client_factory`): bleak's own (``BLE_BACKEND = "bleak"``, BlueZ over
-D-Bus), or the emulated camera's stand-in (``"emulated"``, tests and demo). bleak is imported
-only when a camera needs it, so a Wi-Fi-only rig runs without BlueZ.
+explicit choice (:func:`camrig.ble.loop.client_factory`): bleak's own (``BLE_BACKEND =
+"bleak"``, BlueZ over D-Bus), or the emulated camera's stand-in (``"emulated"``, tests and
+demo). bleak is imported only when a camera needs it, so a Wi-Fi-only rig runs without BlueZ.
 
-Protocol facts (bytes, characteristics, headers) live in :mod:`camrig.cameras.open_gopro.protocol` with their
-sources. After connecting and subscribing, a session polls Get Hardware Info (``01 3C``) until
-the camera answers success before anything else (Open GoPro BLE spec, "BLE Setup" → "GoPro
-Setup" → "Wait for Camera BLE Readiness"), then claims external control when asked to
-(``F1 69 08 02``, HERO10+), then registers for status pushes.
+Protocol facts (bytes, characteristics, headers) live in
+:mod:`camrig.cameras.open_gopro.protocol` with their sources. After connecting and subscribing,
+a session polls Get Hardware Info (``01 3C``) until the camera answers success before anything
+else (Open GoPro BLE spec, "BLE Setup" → "GoPro Setup" → "Wait for Camera BLE Readiness"), then
+claims external control when asked to (``F1 69 08 02``, HERO10+), then registers for status
+pushes.
 
 Timeouts: bleak's BlueZ backend spends its ``timeout`` twice in ``connect()`` — first scanning
 for the address (``BleakScanner.find_device_by_address(…, timeout=timeout)``, raising
 BleakDeviceNotFoundError "Device with address … was not found." when it is not seen), then
 connecting under a second ``async_timeout(timeout)`` (bleak 3.1.0
-``bleak/backends/bluezdbus/client.py`` lines 139–160). The connect step therefore gets
-``2 × timeout`` plus the readiness budget, so bleak's own "not found" surfaces instead of an
-outer timeout. Connecting also wakes a sleeping camera (Open GoPro BLE spec, "BLE Setup" →
+``bleak/backends/bluezdbus/client.py`` lines 139–160). The connect step therefore gets ``2 ×
+timeout`` plus the readiness budget, so bleak's own "not found" surfaces instead of an outer
+timeout. Connecting also wakes a sleeping camera (Open GoPro BLE spec, "BLE Setup" →
 "Advertisements": a camera advertises for 8 h after going to sleep, and a connection makes it
-boot). Open GoPro cameras must be paired once (``bluetoothctl pair``/``trust``), as the
-legacy ones must be bonded.
+boot). Open GoPro cameras must be paired once (``bluetoothctl pair``/``trust``), as the legacy
+ones must be bonded.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ...ble.loop import BleLoop, client_factory  # noqa: F401 - re-exported: the shared BLE loop
+from ...ble.loop import BleLoop
 from ...errors import BleError
 from . import protocol as p
 

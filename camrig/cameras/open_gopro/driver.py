@@ -49,8 +49,8 @@ import time
 
 from ...errors import BleError, CameraRejected, CameraUnreachable, LinkError
 from ...http import HttpClient
-from ..base import PRESET_GROUP_VIDEO, CameraStatus
-from ..gopro_legacy.driver import _int, parse_status  # the same status ids: see camrig.cameras.base
+from ..base import PRESET_GROUP_VIDEO, CameraStatus, parse_status_json
+from ..base import status_int as _int
 from .models import BLE_SHUTTER_MODELS
 
 log = logging.getLogger(__name__)
@@ -85,13 +85,13 @@ WIRED_USB_MODELS = ("hero10", "hero11", "hero12", "hero13")
 def parse_state(body: bytes, *, camera: str | None = None) -> CameraStatus:
     """Parse a ``/gopro/camera/state`` body (``{"status": {...}, "settings": {...}}``).
 
-    Same rules as gpControl's status (CameraRejected when not JSON, no ``status`` object or no
-    valid status 10). Statuses 43/44 are not modes here (``mode``/``sub_mode`` stay None); the
-    mode is status 96 Preset Group (``preset_group``) and 89 Flatmode (``flat_mode``), None when
-    absent or not an integer.
+    Same rules as gpControl's status (:func:`camrig.cameras.base.parse_status_json`:
+    CameraRejected when not JSON, no ``status`` object or no valid status 10). Statuses 43/44
+    are not modes here (``mode``/``sub_mode`` stay None); the mode is status 96 Preset Group
+    (``preset_group``) and 89 Flatmode (``flat_mode``), None when absent or not an integer.
     """
-    st = parse_status(body, camera=camera)
-    return dataclasses.replace(st, mode=None, sub_mode=None,
+    st = parse_status_json(body, camera=camera)
+    return dataclasses.replace(st,
                                preset_group=_int(st.raw, STATUS_PRESET_GROUP),
                                flat_mode=_int(st.raw, STATUS_FLAT_MODE))
 
