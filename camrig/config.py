@@ -26,9 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cameras import gopro_legacy as _legacy_family
 from .cameras import registry
-from .cameras.open_gopro import models as _og_models
 from .errors import ConfigError
 
 #: Linux interface names: 1–15 chars, no '/', whitespace or ':' (dev_valid_name in net/core/dev.c).
@@ -37,12 +35,9 @@ MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\Z")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
 ADAPTER_RE = re.compile(r"^hci[0-9]{1,2}\Z")
 
-#: Models, control paths and per-family defaults come from the camera family registry
-#: (camrig/cameras/registry.py): ``registry.models()``, ``family_for_model(model)``.
-#: The names below stay for readers of the two GoPro families.
-LEGACY_MODELS = _legacy_family.LEGACY_MODELS
-OPEN_GOPRO_MODELS = _og_models.OPEN_GOPRO_MODELS
-BLE_SHUTTER_MODELS = _og_models.BLE_SHUTTER_MODELS
+#: Models, their control paths, defaults (port, address) and rules come from the camera family
+#: registry (camrig/cameras/registry.py): ``registry.models()``, ``registry.family_for_model()``.
+
 #: How the daemon reaches a camera: its Wi-Fi AP through an adapter of its own, its USB-C
 #: port (Open GoPro wired control, NCM), or Bluetooth LE alone (Open GoPro).
 CONTROLS = registry.CONTROLS
