@@ -19,18 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from .ble.gatttool import GatttoolBle
-from .ble.open_gopro import BleakLegacyBle, BleLoop, OpenGoProBle, client_factory
+from .ble.loop import BleLoop, shared_ble_loop
+from .cameras import registry
+from .cameras.base import CameraParts, Shared
 from .config import CameraConfig, Config
-from .drivers.gpcontrol import GpControl
-from .drivers.open_gopro import OpenGoProBleDriver, OpenGoProHttp
 from .errors import CameraUnreachable, CamRigError, TriggerError
-from .http import HttpClient
-from .link import Link, RouteTable, make_link
+from .link import RouteTable
 from .trigger import AnyTrigger, FileTrigger, GpioTrigger
-from .wake import PROBE_TIMEOUTS, AdapterGuard, LegacyWaker
-from .wake_open_gopro import OpenGoProWaker
+from .wake import association_check
 from .worker import CameraWorker
+
+__all__ = ["Assembly", "CameraParts", "Shared", "association_check", "build_camera", "build_parts",
+           "build_trigger", "build_worker", "build_workers", "setup_logging", "shared_ble_loop"]
 
 log = logging.getLogger(__name__)
 
@@ -70,104 +70,40 @@ def setup_logging(level: str = "info", stream=None) -> None:
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
 
 
-def association_check(config: Config, cam: CameraConfig, link: Link | None = None):
-    """A callable → bool telling whether the camera's Wi-Fi adapter is associated with its AP
-    (raising AdapterMismatch when it is on another camera's AP), or None where there is no
-    adapter of its own to ask (address links, USB, BLE only). The same AdapterGuard becomes
-    ``link.guard``, consulted before every exchange."""
-    if cam.control != "wifi" or not cam.iface or config.network_mode == "address":
-        return None
-    peers: dict[str, tuple[str, str | None]] = {}
-    for other in config.cameras:
-        if other.name != cam.name and other.control == "wifi":
-            for key in (other.wifi_mac, other.ssid):
-                if key:
-                    peers[key] = (other.name, other.iface)
-    guard = AdapterGuard(cam.name, cam.iface, cam.wifi_mac, ssid=cam.ssid, peers=peers)
-    if link is not None:
-        link.guard = guard
-    return guard.associated
+def build_camera(config: Config, cam: CameraConfig, *, route_table: RouteTable | None = None,
+                 ble: Any = None, ble_loop: BleLoop | None = None, shared: Shared | None = None) -> CameraParts:
+    """The parts for one camera: its family (:func:`camrig.cameras.registry.family_for_model`)
+    builds them (:attr:`Family.build <camrig.cameras.registry.Family.build>`).
 
-
-@dataclass
-class CameraParts:
-    """Everything that serves one camera: its Link, HTTP client, driver and waker."""
-
-    camera: CameraConfig
-    link: Link
-    http: HttpClient
-    driver: GpControl | OpenGoProHttp | OpenGoProBleDriver
-    waker: LegacyWaker | OpenGoProWaker
-    ble: OpenGoProBle | None = None     # the Open GoPro BLE session, when the camera has one
-
-
-_shared_ble_loop: BleLoop | None = None
-
-
-def shared_ble_loop() -> BleLoop:
-    """The process's one BLE event loop (started on first use): every BLE session shares it,
-    whoever builds the camera (DESIGN.md: "bleak gets one asyncio loop in its own thread")."""
-    global _shared_ble_loop
-    if _shared_ble_loop is None:
-        _shared_ble_loop = BleLoop()
-    return _shared_ble_loop
-
-
-def build_camera(config: Config, cam: CameraConfig, *, route_table: RouteTable | None,
-                 ble: GatttoolBle | BleakLegacyBle | None, ble_loop: BleLoop | None = None) -> CameraParts:
-    """The parts for one camera, by model and control path.
-
-    HERO5–8 over Wi-Fi: gpControl, gatttool (or bleak with ``LEGACY_BLE = "bleak"``),
-    Wake-on-LAN. HERO9–13: Open GoPro over HTTP (Wi-Fi or USB) or BLE alone, with a BLE
-    session on ``ble_loop`` (default: :func:`shared_ble_loop`) when the camera has a bt_mac.
-    Raises ConfigError naming the camera when BLE is needed and bleak/BlueZ are missing.
+    ``shared`` is what the assembly's cameras share; without it one is made from ``route_table``,
+    ``ble`` (the legacy family's gatttool runner, or None) and ``ble_loop`` (default: the
+    process's :func:`shared_ble_loop`). Raises ConfigError naming the camera when its model has
+    no family or its family cannot build it here (BLE needed and bleak/BlueZ missing).
     """
-    if cam.open_gopro:
-        return _build_open_gopro(config, cam, route_table=route_table, ble_loop=ble_loop or shared_ble_loop())
-    if config.legacy_ble == "bleak" and cam.bt_mac:
-        factory = client_factory("bleak", adapter=config.ble_adapter, timeout=config.ble_timeout, camera=cam.name)
-        ble = BleakLegacyBle(factory, ble_loop or shared_ble_loop(), timeout=config.ble_timeout)
-    link = make_link(cam, config.network_mode, route_table=route_table)
-    http = HttpClient(link, port=cam.http_port, timeout=config.http_timeout,
-                      connect_timeout=config.connect_timeout)
-    driver = GpControl(http, cam.name)
-    associated = association_check(config, cam, link)
-    waker = LegacyWaker(cam, link, driver.probe, ble=ble if cam.bt_mac else None,
-                        associated=associated, timeout=config.wake_timeout, probe_timeouts=PROBE_TIMEOUTS)
-    return CameraParts(cam, link, http, driver, waker)
+    family = registry.family_for_model(cam.model, camera=cam.name)
+    if shared is None:
+        shared = Shared(route_table, None if ble_loop is None else (lambda: ble_loop),
+                        {} if ble is None else {"gopro_legacy": ble})
+    return family.build(config, cam, shared)
 
 
-def _build_open_gopro(config: Config, cam: CameraConfig, *, route_table, ble_loop: BleLoop) -> CameraParts:
-    session = None
-    if cam.bt_mac:
-        factory = client_factory(config.ble_backend, adapter=config.ble_adapter, emu_dir=config.ble_emu_dir,
-                                 timeout=config.ble_timeout, camera=cam.name)
-        session = OpenGoProBle(cam.bt_mac, camera=cam.name, factory=factory, loop=ble_loop,
-                               timeout=config.ble_timeout)
-    # USB and BLE cameras have an address of their own (or none): plain sockets.
-    mode = config.network_mode if cam.control == "wifi" else "address"
-    link = make_link(cam, mode, route_table=route_table)
-    http = HttpClient(link, port=cam.http_port, timeout=config.http_timeout,
-                      connect_timeout=config.connect_timeout)
-    keep_alive = None if config.keep_awake is None else 3.0
-    driver: OpenGoProBleDriver | OpenGoProHttp
-    if cam.control == "ble":
-        driver = OpenGoProBleDriver(session, cam.name, cam.model, keep_alive_interval=keep_alive)
-    else:
-        driver = OpenGoProHttp(http, cam.name, cam.model, usb=cam.control == "usb",
-                               ble=session,
-                               keep_alive_interval=keep_alive)
-    associated = association_check(config, cam, link)
-    waker = OpenGoProWaker(cam, driver, ble=session, associated=associated, timeout=config.wake_timeout)
-    return CameraParts(cam, link, http, driver, waker, ble=session)
+def shared_parts(config: Config, *, route_table: RouteTable | None = None, previous: Shared | None = None) -> Shared:
+    """What every camera of ``config`` shares: ``route_table`` and each family's own shared object
+    (:attr:`Family.shared <camrig.cameras.registry.Family.shared>`), made anew or, given
+    ``previous``, updated in place (a reload)."""
+    shared = previous if previous is not None else Shared(route_table)
+    shared.route_table = route_table
+    for family in registry.families():
+        if family.shared is not None:
+            shared.family[family.name] = family.shared(config, shared.family.get(family.name))
+    return shared
 
 
 def build_parts(config: Config) -> list[CameraParts]:
-    """Parts for every camera; one RouteTable shared in route mode, one gatttool runner shared."""
-    route_table = RouteTable() if config.network_mode == "route" else None
-    ble = GatttoolBle(config.gatttool, adapter=config.ble_adapter, timeout=config.ble_timeout)
-    loop = shared_ble_loop()
-    return [build_camera(config, cam, route_table=route_table, ble=ble, ble_loop=loop) for cam in config.cameras]
+    """Parts for every camera; one RouteTable shared in route mode, each family's shared object
+    (the gatttool runner) shared by its cameras."""
+    shared = shared_parts(config, route_table=RouteTable() if config.network_mode == "route" else None)
+    return [build_camera(config, cam, shared=shared) for cam in config.cameras]
 
 
 #: Open GoPro status ids whose BLE push makes the worker check the camera at once, instead of at
@@ -351,8 +287,8 @@ class _Built:
 class Assembly:
     """Builds the daemon's parts from a Config, and rebuilds them on a reload (SIGHUP).
 
-    Holds what cameras share (the RouteTable in route mode, the gatttool
-    runner) and every camera's parts with its worker, by camera name, so that
+    Holds what cameras share (:attr:`shared`: the RouteTable in route mode, each family's shared
+    object such as the gatttool runner) and every camera's parts with its worker, by camera name, so that
     a reload can replace one camera's worker and leave the others (and their
     recordings) alone. ``pin_factory`` overrides ``GPIO_PIN_FACTORY`` (tests
     pass gpiozero's MockFactory).
@@ -365,7 +301,7 @@ class Assembly:
         self.pin_factory = pin_factory
         self.network_mode = config.network_mode
         self.route_table = RouteTable() if config.network_mode == "route" else None
-        self.ble = GatttoolBle(config.gatttool, adapter=config.ble_adapter, timeout=config.ble_timeout)
+        self.shared = shared_parts(config, route_table=self.route_table)
         self._built: dict[str, _Built] = {}
         self._replaced: dict[int, _Built] = {}     # id(worker) → entry: replaced, not yet retired
         self._reapers: list[threading.Thread] = []
@@ -374,19 +310,18 @@ class Assembly:
         return f"<Assembly mode={self.network_mode} cameras={sorted(self._built)}>"
 
     def configure(self, config: Config) -> None:
-        """Take the shared settings of ``config``: gatttool runner settings in place; a new
-        RouteTable when NETWORK_MODE changes (every worker must then be replaced)."""
+        """Take the shared settings of ``config``: each family's shared object updated in place
+        (gatttool runner settings); a new RouteTable when NETWORK_MODE changes (every worker must
+        then be replaced)."""
         if config.network_mode != self.network_mode:
             self.network_mode = config.network_mode
             self.route_table = RouteTable() if config.network_mode == "route" else None
-        self.ble.gatttool = config.gatttool
-        self.ble.adapter = config.ble_adapter
-        self.ble.timeout = config.ble_timeout
+        shared_parts(config, route_table=self.route_table, previous=self.shared)
 
     def worker(self, config: Config, cam: CameraConfig) -> CameraWorker:
         """A new (not started) worker for ``cam`` with fresh parts; replaces any earlier one of that
         name, whose end it waits for (at most :data:`HANDOVER_TIMEOUT` s) before its first exchange."""
-        parts = build_camera(config, cam, route_table=self.route_table, ble=self.ble)
+        parts = build_camera(config, cam, shared=self.shared)
         previous = self._built.get(cam.name)
         if previous is not None:
             self._replaced[id(previous.worker)] = previous

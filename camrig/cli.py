@@ -181,7 +181,7 @@ def cmd_status(args) -> int:
 def cmd_check(args) -> int:
     """Validate the config and probe every camera once; exit 0 when all answer."""
     from camrig.app import build_parts, pin_factory_report
-    from camrig.drivers.base import sd_text
+    from camrig.cameras.base import sd_text
     from camrig.errors import AdapterMismatch, CamRigError
 
     config = _load(args)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cameras import registry
 from .errors import ConfigError
 
 #: Linux interface names: 1–15 chars, no '/', whitespace or ':' (dev_valid_name in net/core/dev.c).
@@ -34,17 +35,12 @@ MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\Z")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
 ADAPTER_RE = re.compile(r"^hci[0-9]{1,2}\Z")
 
-#: Legacy gpControl models (HERO5–8): HTTP on port 80, BLE Wi-Fi-on through gatttool.
-LEGACY_MODELS = ("hero5", "hero6", "hero7", "hero8")
-#: Open GoPro models (HTTP API 2.0 on port 8080, BLE per the Open GoPro BLE spec).
-OPEN_GOPRO_MODELS = ("hero9", "hero10", "hero11", "hero12", "hero13")
-MODELS = LEGACY_MODELS + OPEN_GOPRO_MODELS
+#: Models, their control paths, defaults (port, address) and rules come from the camera family
+#: registry (camrig/cameras/registry.py): ``registry.models()``, ``registry.family_for_model()``.
+
 #: How the daemon reaches a camera: its Wi-Fi AP through an adapter of its own, its USB-C
 #: port (Open GoPro wired control, NCM), or Bluetooth LE alone (Open GoPro).
-CONTROLS = ("wifi", "usb", "ble")
-#: HERO9 Black: ``/gopro/camera/shutter/{mode}`` lists HERO10 Black as its oldest camera
-#: (openapi_http_2.0.json, x-supported-cameras), so a HERO9's shutter goes over BLE.
-BLE_SHUTTER_MODELS = ("hero9",)
+CONTROLS = registry.CONTROLS
 #: BlueZ keeps about this many LE connections per adapter (DESIGN.md field facts).
 MAX_BLE_PER_ADAPTER = 4
 BLE_BACKENDS = ("bleak", "emulated")
@@ -85,9 +81,14 @@ class CameraConfig:
     serial: str | None = None
 
     @property
+    def family(self) -> str:
+        """The camera family's name (``"gopro_legacy"``, ``"open_gopro"``: camrig/cameras/registry.py)."""
+        return registry.family_for_model(self.model, camera=self.name).name
+
+    @property
     def open_gopro(self) -> bool:
-        """True for HERO9–13 (Open GoPro API), False for HERO5–8 (gpControl)."""
-        return self.model in OPEN_GOPRO_MODELS
+        """True for HERO9–13 (Open GoPro API), False for HERO5–8 (gpControl) and other families."""
+        return self.family == "open_gopro"
 
     @property
     def path(self) -> str:
@@ -279,7 +280,7 @@ def config_from_mapping(values: Mapping[str, Any], *, source: str | None = None)
         raise err("GOPROS", "missing: list the cameras, e.g. "
                   "GOPROS = [('wlan1', 'GP12345678', 'aa:bb:cc:dd:ee:01', 'd4:d9:19:9a:4c:01')]")
     mode = kwargs.get("network_mode", "bind")
-    default_address = kwargs.get("camera_address", "10.5.5.9")
+    default_address = kwargs.get("camera_address")      # None: each family's default address
     cameras = _check_cameras(values["GOPROS"], mode, default_address, err)
     _check_ble(cameras, kwargs, err)
     if kwargs.get("gpio_bcm_pin") is None and kwargs.get("trigger_path", "/run/gopro-manager/trigger") is None:
@@ -460,23 +461,19 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
 
     guess = _guess_name(raw, index)
     model = raw.get("model", "hero7")
-    if not isinstance(model, str) or model.lower() not in MODELS:
-        raise err(f"{where}.model", "must be one of " + ", ".join(MODELS), model, camera=guess)
+    try:
+        family = registry.family_for_model(model)
+    except ConfigError:
+        raise err(f"{where}.model", "must be one of " + ", ".join(registry.models()), model,
+                  camera=guess) from None
     model = model.lower()
     control = raw.get("control", "wifi")
     if not isinstance(control, str) or control.lower() not in CONTROLS:
         raise err(f"{where}.control", "must be one of " + ", ".join(CONTROLS), control, camera=guess)
     control = control.lower()
-    if control == "usb" and model == "hero9":
-        # /gopro/camera/control/wired_usb lists HERO10 Black and later only (OpenAPI
-        # x-supported-cameras); a HERO9 on USB is "GoPro Connect", the Wi-Fi API over USB
-        # Ethernet (goprowifihack HERO9/GoPro-Connect.md), which this daemon does not drive.
-        raise err(f"{where}.control", "a HERO9 has no Open GoPro wired USB control (the API lists "
-                  "HERO10 and later); on USB it is 'GoPro Connect', which this daemon does not "
-                  "drive: use control 'wifi' or 'ble'", control, camera=guess)
-    if control != "wifi" and model in LEGACY_MODELS:
-        raise err(f"{where}.control", f"a {model.upper()} (gpControl) is controlled over Wi-Fi only; "
-                  "'usb' and 'ble' need an Open GoPro camera (hero9 … hero13)", control, camera=guess)
+    refused = family.refuse_control(model, control)
+    if refused:
+        raise err(f"{where}.control", refused, control, camera=guess)
 
     iface = raw.get("iface")
     if iface is None:
@@ -514,9 +511,6 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
         if control == "ble":
             raise field_err("bt_mac", "is required with control 'ble' (the camera's Bluetooth address; "
                             "pair it once with bluetoothctl)", None)
-        if model in BLE_SHUTTER_MODELS:
-            raise field_err("bt_mac", f"is required for a {model.upper()}: it cannot start or stop "
-                            "recording over Wi-Fi or USB, only over BLE", None)
 
     serial = raw.get("serial")
     if serial is not None and (not isinstance(serial, str) or not SERIAL_RE.match(serial)
@@ -532,7 +526,7 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
         else:
             address = usb_address(serial)
     else:
-        address = raw.get("address", default_address)
+        address = raw.get("address", family.default_address if default_address is None else default_address)
     try:
         if not isinstance(address, str):  # ipaddress would take 167773449 for 10.0.0.9
             raise TypeError(address)
@@ -541,16 +535,18 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
         raise field_err("address", "must be an IPv4 address", address) from None
 
     ports = {}
-    default_http = 8080 if model in OPEN_GOPRO_MODELS else 80
-    for key, default in (("http_port", default_http), ("wol_port", 9)):
+    for key, default in (("http_port", family.default_http_port), ("wol_port", 9)):
         v = raw.get(key, default)
         if not _is_int(v) or not 1 <= v <= 65535:
             raise field_err(key, "must be a port number from 1 to 65535", v)
         ports[key] = v
 
-    return CameraConfig(name=name, iface=iface, ssid=ssid, wifi_mac=macs["wifi_mac"],
-                        bt_mac=macs["bt_mac"], model=model, control=control,
-                        address=address, serial=serial, **ports)
+    cam = CameraConfig(name=name, iface=iface, ssid=ssid, wifi_mac=macs["wifi_mac"],
+                       bt_mac=macs["bt_mac"], model=model, control=control,
+                       address=address, serial=serial, **ports)
+    for key, message, value in family.validate(cam):        # the family's own rules
+        raise field_err(key, message, value)
+    return cam
 
 
 def usb_address(serial: str) -> str:
@@ -568,13 +564,14 @@ def usb_address(serial: str) -> str:
 def _check_ble(cameras, kwargs, err) -> None:
     """Cross-camera BLE checks: the per-adapter connection limit and the emulated backend's directory.
 
-    Open GoPro cameras whose recording goes over BLE (control 'ble', and every HERO9) keep their
-    connection open (keep-alive every 3 s, pushed status), so each holds one of the ~4 LE
+    Cameras that keep their BLE connection open (control 'ble', and what their family's
+    ``holds_ble`` says: every HERO9, whose shutter goes over BLE) hold one of the ~4 LE
     connections BlueZ manages per adapter (DESIGN.md field facts). Legacy cameras and Wi-Fi/USB
     HERO10+ connect only briefly to wake, so they do not count.
     """
     adapter = kwargs.get("ble_adapter", "hci0")
-    held = [c.name for c in cameras if c.control == "ble" or c.model in BLE_SHUTTER_MODELS]
+    held = [c.name for c in cameras
+            if c.control == "ble" or registry.family_for_model(c.model, camera=c.name).holds_ble(c)]
     if len(held) > MAX_BLE_PER_ADAPTER:
         raise err("GOPROS", f"{len(held)} cameras keep a BLE connection open on adapter {adapter} "
                   f"({', '.join(held)}); BlueZ manages about {MAX_BLE_PER_ADAPTER} per adapter: "

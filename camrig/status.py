@@ -20,7 +20,7 @@ import tempfile
 from datetime import UTC, datetime
 
 # SD_STATUS_TEXT: status id 33 (sd_status) by name, one table for every driver.
-from camrig.drivers.base import SD_STATUS_TEXT
+from camrig.cameras.base import SD_STATUS_TEXT
 from camrig.errors import CamRigError, StatusUnavailable
 
 log = logging.getLogger(__name__)

@@ -52,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .drivers.base import SD_OK, sd_text
+from .cameras.base import SD_OK, sd_text
 from .errors import AdapterMismatch, CameraRejected, CameraUnreachable, CamRigError, LinkError, WakeFailed
 from .http import DownloadAborted
 from .jobs import JobContext, JobHandle, JobPreempted, JobState, job_name

@@ -1,7 +1,7 @@
 """Stand-in for bleak's ``BleakClient``: reaches an emulated camera's GATT table over its control socket.
 
 Picked only when the daemon's config says ``BLE_BACKEND = "emulated"`` (with ``BLE_EMU_DIR``);
-the daemon's BLE session (:mod:`camrig.ble.open_gopro`) runs unchanged above it. It offers the
+the daemon's BLE session (:mod:`camrig.cameras.open_gopro.ble`) runs unchanged above it. It offers the
 part of bleak's surface that session uses — ``connect()``, ``disconnect()``, ``is_connected``,
 ``write_gatt_char(char, data, response=True)``, ``start_notify(char, callback)``,
 ``stop_notify(char)`` and the constructor's ``disconnected_callback`` — with bleak's calling

@@ -23,7 +23,7 @@ control socket and faults, same event log — with the Open GoPro differences:
 - BLE at the GATT level: a control-socket connection that starts with ``ble_connect`` is one BLE
   connection (protocol in :mod:`camrig.emulator.ble_client`). Writes to GP-0072/0074/0076 are
   reassembled from packets, executed, and answered as notifications on GP-0073/0075/0077,
-  packetized (:mod:`camrig.ble.protocol` holds the bytes and their sources). Registered statuses
+  packetized (:mod:`camrig.cameras.open_gopro.protocol` holds the bytes and their sources). Registered statuses
   (0x53) are pushed (0x93) when they change. Faults: ``ble_error`` as for the legacy camera
   (``auth`` fails every write), ``ble_drop`` drops every BLE connection; going to sleep drops
   them too.
@@ -87,7 +87,7 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-from camrig.ble import protocol as p
+from camrig.cameras.open_gopro import protocol as p
 
 from . import captures
 from .legacy_gopro import LegacyGoPro, _ControlHandler, _ControlServer, _Handler, _HttpServer, run_until_signalled

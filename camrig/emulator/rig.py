@@ -52,6 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from camrig.cameras.registry import family_for_model
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAEMON = REPO_ROOT / "gopro_manager.py"
 GATTTOOL = REPO_ROOT / "camrig" / "emulator" / "gatttool"
@@ -350,7 +352,9 @@ class _Rig:
     # --- emulators --------------------------------------------------------------------------
 
     def _emulator_argv(self, cam: EmulatedCamera) -> list[str]:
-        module = "camrig.emulator.open_gopro" if cam.open_gopro else "camrig.emulator.legacy_gopro"
+        module = family_for_model(cam.model).emulator      # the family registry names its emulator
+        if module is None:
+            raise ValueError(f"{cam.model}: its camera family has no emulator")
         argv = [self.python, "-m", module,
                 "--name", cam.name, "--control", str(cam.control),
                 "--port", str(cam.http_port), "--media-port", str(cam.media_port),
@@ -619,7 +623,7 @@ class NamespaceRig(_Rig):
         serial = usb_serial_for(k) if path == "usb" else None
         address = usb_address_for(serial) if serial else CAMERA_ADDRESS
         iface = {"wifi": f"wlan{k}", "usb": f"usb{k}", "ble": None}[path]
-        http_port = 8080 if model in OPEN_GOPRO_MODELS else 80
+        http_port = family_for_model(model).default_http_port
         return EmulatedCamera(k=k, name=f"cam{k}", iface=iface, ssid=f"GP-EMU-{k:02d}",
                               wifi_mac=wifi_mac_for(k), bt_mac=bt, address=address,
                               http_port=http_port, media_port=8080 if http_port == 80 else 8081, wol_port=9,

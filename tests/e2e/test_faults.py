@@ -490,7 +490,7 @@ def test_interface_missing_at_start_appears_later(make_ns_rig, mode):
 # --- the wake deadline holds whatever gatttool does (no rig needed) --------------------------------
 
 def _ble(tmp_path, **kw):
-    from camrig.ble.gatttool import GatttoolBle
+    from camrig.cameras.gopro_legacy.gatttool import GatttoolBle
     root = __import__("pathlib").Path(__file__).resolve().parents[2]
     env = {**os.environ, "GOPRO_EMU_DIR": str(tmp_path)}
     return GatttoolBle(str(root / "camrig" / "emulator" / "gatttool"), env=env, **kw)
@@ -524,10 +524,10 @@ def test_missing_gatttool_is_not_retried(tmp_path):
 
 
 def test_waker_gives_the_ble_step_its_deadline():
+    from camrig.cameras.gopro_legacy.waker import LegacyWaker
     from camrig.config import CameraConfig
     from camrig.errors import WakeFailed
     from camrig.link import AddressLink
-    from camrig.wake import LegacyWaker
 
     seen = {}
 

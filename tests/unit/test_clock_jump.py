@@ -14,8 +14,8 @@ import datetime as dt
 import threading
 import time
 
+from camrig.cameras.gopro_legacy.driver import CameraStatus, date_time_param
 from camrig.config import CameraConfig
-from camrig.drivers.gpcontrol import CameraStatus, date_time_param
 from camrig.worker import CameraWorker
 from tests.polling import eventually
 

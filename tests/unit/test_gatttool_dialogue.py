@@ -1,4 +1,5 @@
-"""The daemon's gatttool dialogue (camrig.ble.gatttool) against the stand-in gatttool and an emulated camera.
+"""The daemon's gatttool dialogue (camrig.cameras.gopro_legacy.gatttool) against the stand-in
+gatttool and an emulated camera.
 
 The stand-in prints what BlueZ ≥ 5.55's interactive gatttool prints (colour codes, ``connect to
 <MAC>: …`` errors, ``Command Failed: Disconnected``, notifications); see its docstring for the
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from camrig.ble.gatttool import GatttoolBle, classify_error
+from camrig.cameras.gopro_legacy.gatttool import GatttoolBle, classify_error
 from camrig.emulator.legacy_gopro import LegacyGoPro, ble_socket_path
 from camrig.errors import BleError
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from camrig.drivers.gpcontrol import GpControl, date_time_param, parse_status
+from camrig.cameras.gopro_legacy.driver import GpControl, date_time_param, parse_status
 from camrig.emulator.legacy_gopro import LegacyGoPro
 from camrig.errors import CameraRejected
 from camrig.http import HttpClient
@@ -19,7 +19,7 @@ STATUS_CAPTURES = sorted(CAPTURES.glob("HERO*_status_*.json"))
 
 
 def test_status_ids_are_the_ones_the_camera_names():
-    from camrig.drivers import gpcontrol as g
+    from camrig.cameras.gopro_legacy import driver as g
     names = status_names()
     assert names[g.ENCODING_ACTIVE] == "encoding_active"
     assert names[g.SYSTEM_BUSY] == "system_busy"
@@ -132,7 +132,7 @@ def test_http_500_is_rejected_with_the_status_code(camera, driver):
 
 
 def test_mode_and_sub_mode_ids_are_the_ones_the_camera_names():
-    from camrig.drivers import gpcontrol as g
+    from camrig.cameras.gopro_legacy import driver as g
     assert status_names()[g.MODE] == "mode" and status_names()[g.SUB_MODE] == "sub_mode"
 
 

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from camrig.ble import gatttool as gt
+from camrig.cameras.gopro_legacy import gatttool as gt
+from camrig.cameras.gopro_legacy.driver import CameraStatus, parse_status
 from camrig.config import KNOWN_KEYS, Config, ConfigError, config_from_mapping, load_config
-from camrig.drivers.gpcontrol import CameraStatus, parse_status
 from camrig.errors import CameraRejected, CameraUnreachable
 from camrig.http import HttpClient
 from camrig.link import AddressLink

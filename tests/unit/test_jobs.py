@@ -9,14 +9,14 @@ import time
 
 import pytest
 
+from camrig.cameras.gopro_legacy.driver import GpControl
+from camrig.cameras.gopro_legacy.waker import LegacyWaker
 from camrig.config import CameraConfig
-from camrig.drivers.gpcontrol import GpControl
 from camrig.emulator.legacy_gopro import LegacyGoPro
 from camrig.emulator.rig import wait_until
 from camrig.http import HttpClient
 from camrig.jobs import JobContext, JobPreempted, JobState
 from camrig.link import AddressLink
-from camrig.wake import LegacyWaker
 from camrig.worker import CameraWorker, State
 from tests.unit.test_download import BODY, MediaServer
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from camrig.ble import protocol as p
-from camrig.ble.open_gopro import BleLoop, OpenGoProBle, client_factory
-from camrig.drivers.base import CameraStatus
-from camrig.drivers.open_gopro import (
+from camrig.ble.loop import BleLoop, client_factory
+from camrig.cameras.base import CameraStatus
+from camrig.cameras.open_gopro import protocol as p
+from camrig.cameras.open_gopro.ble import OpenGoProBle
+from camrig.cameras.open_gopro.driver import (
     OpenGoProBleDriver,
     OpenGoProHttp,
     date_time_path,
@@ -622,8 +623,8 @@ class StateHttp(FakeHttp):
 
 
 def _http_worker(http):
+    from camrig.cameras.open_gopro.waker import OpenGoProWaker
     from camrig.config import CameraConfig
-    from camrig.wake_open_gopro import OpenGoProWaker
     from camrig.worker import CameraWorker
     cam = CameraConfig(name="bumper", iface="wlan2", ssid="GP2", wifi_mac=None, bt_mac=None, model="hero12",
                        address="10.5.5.9", http_port=8080)
@@ -1008,10 +1009,10 @@ def test_the_daemon_never_asks_for_camera_info():
 # --- the worker with Open GoPro cameras found in photo (the worker itself is unchanged) ------------
 
 def _ogp_http_worker(cam):
+    from camrig.cameras.open_gopro.waker import OpenGoProWaker
     from camrig.config import CameraConfig
     from camrig.http import HttpClient
     from camrig.link import AddressLink
-    from camrig.wake_open_gopro import OpenGoProWaker
     from camrig.worker import CameraWorker
     cfg = CameraConfig(name="bumper", iface=None, ssid=None, wifi_mac=None, bt_mac=None, model=cam.model,
                        address="127.0.0.1", http_port=cam.port)
@@ -1061,8 +1062,8 @@ def test_hero12_found_in_photo_records_video_after_the_trigger_and_is_corrected_
 
 @pytest.mark.parametrize("model", ["hero9", "hero11"])
 def test_ble_only_camera_found_in_photo_records_video_after_the_trigger(ble_loop, model):
+    from camrig.cameras.open_gopro.waker import OpenGoProWaker
     from camrig.config import CameraConfig
-    from camrig.wake_open_gopro import OpenGoProWaker
     from camrig.worker import CameraWorker
     d = tempfile.mkdtemp(prefix="ogp-")
     bt = "02:47:50:b7:00:09"

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from camrig.ble.gatttool import GatttoolBle
+from camrig.cameras.gopro_legacy.driver import GpControl
+from camrig.cameras.gopro_legacy.gatttool import GatttoolBle
+from camrig.cameras.gopro_legacy.waker import LegacyWaker
 from camrig.config import CameraConfig
-from camrig.drivers.gpcontrol import GpControl
 from camrig.emulator.legacy_gopro import LegacyGoPro, ble_socket_path
 from camrig.emulator.rig import wait_until
 from camrig.errors import AdapterMismatch, BleError, CameraUnreachable, CamRigError, WakeFailed
@@ -23,7 +24,6 @@ from camrig.link import AddressLink, NeighbourTable
 from camrig.wake import (
     PROBE_TIMEOUTS,
     AdapterGuard,
-    LegacyWaker,
     is_associated,
     magic_packet,
     parse_iw_link,

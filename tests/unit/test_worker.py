@@ -6,13 +6,14 @@ import time
 
 import pytest
 
+from camrig.cameras.gopro_legacy.driver import GpControl
+from camrig.cameras.gopro_legacy.waker import LegacyWaker
+from camrig.cameras.mock import MockDriver, MockWaker
 from camrig.config import CameraConfig
-from camrig.drivers.gpcontrol import GpControl
 from camrig.emulator.legacy_gopro import LegacyGoPro
 from camrig.emulator.rig import wait_until
 from camrig.http import HttpClient
 from camrig.link import AddressLink
-from camrig.wake import LegacyWaker
 from camrig.worker import CameraWorker, State
 
 
@@ -164,13 +165,6 @@ def test_without_keep_awake_an_idle_camera_turns_its_wifi_off(idle_camera):
     assert wifi_off_events(cam)[0]["cause"] == "idle"
 
 
-class _NoWake:
-    """A waker for a camera that is always awake."""
-
-    def wake(self, stop, on_step=None):
-        pass
-
-
 def _offline_config():
     return CameraConfig(name="front", iface=None, ssid=None, wifi_mac=None, bt_mac=None, address="127.0.0.1")
 
@@ -257,35 +251,17 @@ def test_card_removed_faults_with_its_reason_and_backs_off(rig, sd):
 def test_busy_while_recording_is_awake_not_a_failed_wake():
     """Issue 16.6: a HERO5–8 that reports system_busy while it records (unverified either way)
     must not make a new worker sit in `waking` for ready_timeout and log a false wake failure."""
-    from camrig.drivers.base import CameraStatus
-
-    class BusyRecording:
-        keep_alive_interval = None
-
-        def __init__(self):
-            self.clock_sets = 0
-
-        def status(self):
-            return CameraStatus(encoding_active=True, system_busy=True, system_ready=True, sd_status=0)
-
-        def shutter(self, on):
-            raise AssertionError("no shutter: the camera already records")
-
-        def set_date_time(self, when):
-            self.clock_sets += 1
-
-        def reset(self):
-            pass
-
     cfg = _offline_config()
-    driver = BusyRecording()
-    worker = CameraWorker(cfg, driver, _NoWake(), keep_awake=None, ready_timeout=3.0)
+    driver = MockDriver("front", recording=True, busy=True, ready=True, sd_status=0, mode=None,
+                        fail={"shutter": AssertionError("no shutter: the camera already records")})
+    worker = CameraWorker(cfg, driver, MockWaker(), keep_awake=None, ready_timeout=3.0)
     worker.set_wanted(True)
     worker.start()
     try:
         wait_for(lambda: worker.state == State.RECORDING, timeout=1.5)
         assert worker.last_error is None
-        assert driver.clock_sets == 0
+        assert driver.calls_to("set_date_time") == []
+        assert driver.calls_to("shutter") == []
     finally:
         worker.stop()
 
@@ -426,27 +402,13 @@ def test_a_camera_busy_all_through_a_recording_is_still_stopped(rig):
 def test_a_refused_clock_is_said_once_and_shown_in_the_status(caplog):
     """Issue 8.3: a camera that refuses its clock (HERO9/10 over HTTP without BLE, say) is named
     in a warning once per change and in the status row, not an info line per attempt."""
-    from camrig.drivers.base import CameraStatus
     from camrig.errors import CameraRejected
     from camrig.status import render_table
 
-    class RefusesClock:
-        keep_alive_interval = None
-
-        def status(self):
-            return CameraStatus(encoding_active=False, system_ready=True, sd_status=0)
-
-        def set_date_time(self, when):
-            raise CameraRejected("GET /gopro/camera/set_date_time answered HTTP 400", camera="front")
-
-        def shutter(self, on):
-            pass
-
-        def reset(self):
-            pass
-
     cfg = _offline_config()
-    worker = CameraWorker(cfg, RefusesClock(), _NoWake(), keep_awake=None)
+    refused = CameraRejected("GET /gopro/camera/set_date_time answered HTTP 400", camera="front")
+    driver = MockDriver("front", sd_status=0, mode=None, fail={"set_date_time": refused})
+    worker = CameraWorker(cfg, driver, MockWaker(), keep_awake=None)
     caplog.set_level("INFO", logger="camrig.worker")
     worker._set_camera_clock()
     worker._set_camera_clock()

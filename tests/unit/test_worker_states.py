@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
+from camrig.cameras.base import CameraStatus
 from camrig.config import CameraConfig
-from camrig.drivers.base import CameraStatus
 from camrig.worker import TRANSITIONS, CameraWorker, Counters, IllegalTransition, State, Timers, strict_transitions
 
 

@@ -9,8 +9,8 @@ driver changes the trigger from inside ``status()``; no threads, no timing.
 
 from __future__ import annotations
 
+from camrig.cameras.gopro_legacy.driver import CameraStatus
 from camrig.config import CameraConfig
-from camrig.drivers.gpcontrol import CameraStatus
 from camrig.worker import CameraWorker, State
 
 

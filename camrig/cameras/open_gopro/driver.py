@@ -3,7 +3,7 @@
 Sources: ``shared/fixtures/open_gopro/openapi_http_2.0.json`` (GoPro's OpenAPI description of
 the HTTP API 2.0: paths, parameters, ``x-supported-cameras``, the State schema naming every
 status id) and ``state_2022-01-04.json`` (a real ``/gopro/camera/state``); the Open GoPro BLE
-specification for the BLE side (:mod:`camrig.ble.protocol`).
+specification for the BLE side (:mod:`camrig.cameras.open_gopro.protocol`).
 
 - :class:`OpenGoProHttp` — port 8080 at 10.5.5.9 (Wi-Fi) or 172.2X.1YZ.51 (USB). Shutter is
   ``/gopro/camera/shutter/start|stop``, listed for HERO10 Black and later: a HERO9's shutter goes
@@ -47,11 +47,11 @@ import datetime as dt
 import logging
 import time
 
-from ..config import BLE_SHUTTER_MODELS
-from ..errors import BleError, CameraRejected, CameraUnreachable, LinkError
-from ..http import HttpClient
-from .base import PRESET_GROUP_VIDEO, CameraStatus
-from .gpcontrol import _int, parse_status
+from ...errors import BleError, CameraRejected, CameraUnreachable, LinkError
+from ...http import HttpClient
+from ..base import PRESET_GROUP_VIDEO, CameraStatus, parse_status_json
+from ..base import status_int as _int
+from .models import BLE_SHUTTER_MODELS
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,13 @@ WIRED_USB_MODELS = ("hero10", "hero11", "hero12", "hero13")
 def parse_state(body: bytes, *, camera: str | None = None) -> CameraStatus:
     """Parse a ``/gopro/camera/state`` body (``{"status": {...}, "settings": {...}}``).
 
-    Same rules as gpControl's status (CameraRejected when not JSON, no ``status`` object or no
-    valid status 10). Statuses 43/44 are not modes here (``mode``/``sub_mode`` stay None); the
-    mode is status 96 Preset Group (``preset_group``) and 89 Flatmode (``flat_mode``), None when
-    absent or not an integer.
+    Same rules as gpControl's status (:func:`camrig.cameras.base.parse_status_json`:
+    CameraRejected when not JSON, no ``status`` object or no valid status 10). Statuses 43/44
+    are not modes here (``mode``/``sub_mode`` stay None); the mode is status 96 Preset Group
+    (``preset_group``) and 89 Flatmode (``flat_mode``), None when absent or not an integer.
     """
-    st = parse_status(body, camera=camera)
-    return dataclasses.replace(st, mode=None, sub_mode=None,
+    st = parse_status_json(body, camera=camera)
+    return dataclasses.replace(st,
                                preset_group=_int(st.raw, STATUS_PRESET_GROUP),
                                flat_mode=_int(st.raw, STATUS_FLAT_MODE))
 
@@ -164,7 +164,7 @@ def _unreachable(exc: BleError, camera: str) -> CameraUnreachable:
 
 class OpenGoProHttp:
     """Driver for one HERO9–13 over HTTP (Wi-Fi or USB). ``ble`` is the camera's
-    :class:`~camrig.ble.open_gopro.OpenGoProBle` session (required for a HERO9's shutter),
+    :class:`~camrig.cameras.open_gopro.ble.OpenGoProBle` session (required for a HERO9's shutter),
     ``usb`` True when reached over USB (wired control enabled on connect).
     Methods raise CameraUnreachable, CameraRejected or LinkError."""
 

@@ -24,9 +24,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from .config import BLE_SHUTTER_MODELS
-from .errors import CameraRejected, CameraUnreachable, CamRigError, LinkError, WakeFailed
-from .wake import wait_for_association
+from ...errors import CameraRejected, CameraUnreachable, CamRigError, LinkError, WakeFailed
+from ...wake import wait_for_association
+from .models import BLE_SHUTTER_MODELS
 
 log = logging.getLogger(__name__)
 

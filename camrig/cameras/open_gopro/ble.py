@@ -1,33 +1,34 @@
-"""Open GoPro over Bluetooth LE: one asyncio loop for all BLE work, one session per camera.
+"""Open GoPro over Bluetooth LE: one session per camera, on the daemon's one BLE loop.
 
-:class:`BleLoop` runs one asyncio event loop in one daemon thread (``ble-loop``). Workers
-never run BLE code in their own threads: every call of an :class:`OpenGoProBle` session
-submits a coroutine with :func:`asyncio.run_coroutine_threadsafe` and waits for it with a
-timeout, so a hung BLE exchange blocks only the one worker that asked, and only for
-``BLE_TIMEOUT`` seconds.
+:class:`camrig.ble.loop.BleLoop` (shared by every family) runs one asyncio event loop in one
+daemon thread (``ble-loop``). Workers never run BLE code in their own threads: every call of an
+:class:`OpenGoProBle` session submits a coroutine with :func:`asyncio.run_coroutine_threadsafe`
+and waits for it with a timeout, so a hung BLE exchange blocks only the one worker that asked,
+and only for ``BLE_TIMEOUT`` seconds.
 
 The session talks to a *client* with bleak's ``BleakClient`` surface (``connect``,
 ``disconnect``, ``is_connected``, ``write_gatt_char``, ``start_notify``). Which class is an
-explicit choice (:func:`client_factory`): bleak's own (``BLE_BACKEND = "bleak"``, BlueZ over
-D-Bus), or the emulated camera's stand-in (``"emulated"``, tests and demo). bleak is imported
-only when a camera needs it, so a Wi-Fi-only rig runs without BlueZ.
+explicit choice (:func:`camrig.ble.loop.client_factory`): bleak's own (``BLE_BACKEND =
+"bleak"``, BlueZ over D-Bus), or the emulated camera's stand-in (``"emulated"``, tests and
+demo). bleak is imported only when a camera needs it, so a Wi-Fi-only rig runs without BlueZ.
 
-Protocol facts (bytes, characteristics, headers) live in :mod:`camrig.ble.protocol` with their
-sources. After connecting and subscribing, a session polls Get Hardware Info (``01 3C``) until
-the camera answers success before anything else (Open GoPro BLE spec, "BLE Setup" → "GoPro
-Setup" → "Wait for Camera BLE Readiness"), then claims external control when asked to
-(``F1 69 08 02``, HERO10+), then registers for status pushes.
+Protocol facts (bytes, characteristics, headers) live in
+:mod:`camrig.cameras.open_gopro.protocol` with their sources. After connecting and subscribing,
+a session polls Get Hardware Info (``01 3C``) until the camera answers success before anything
+else (Open GoPro BLE spec, "BLE Setup" → "GoPro Setup" → "Wait for Camera BLE Readiness"), then
+claims external control when asked to (``F1 69 08 02``, HERO10+), then registers for status
+pushes.
 
 Timeouts: bleak's BlueZ backend spends its ``timeout`` twice in ``connect()`` — first scanning
 for the address (``BleakScanner.find_device_by_address(…, timeout=timeout)``, raising
 BleakDeviceNotFoundError "Device with address … was not found." when it is not seen), then
 connecting under a second ``async_timeout(timeout)`` (bleak 3.1.0
-``bleak/backends/bluezdbus/client.py`` lines 139–160). The connect step therefore gets
-``2 × timeout`` plus the readiness budget, so bleak's own "not found" surfaces instead of an
-outer timeout. Connecting also wakes a sleeping camera (Open GoPro BLE spec, "BLE Setup" →
+``bleak/backends/bluezdbus/client.py`` lines 139–160). The connect step therefore gets ``2 ×
+timeout`` plus the readiness budget, so bleak's own "not found" surfaces instead of an outer
+timeout. Connecting also wakes a sleeping camera (Open GoPro BLE spec, "BLE Setup" →
 "Advertisements": a camera advertises for 8 h after going to sleep, and a connection makes it
-boot). Open GoPro cameras must be paired once (``bluetoothctl pair``/``trust``), as the
-legacy ones must be bonded.
+boot). Open GoPro cameras must be paired once (``bluetoothctl pair``/``trust``), as the legacy
+ones must be bonded.
 """
 
 from __future__ import annotations
@@ -36,12 +37,11 @@ import asyncio
 import datetime as dt
 import functools
 import logging
-import os
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..errors import BleError, ConfigError
+from ...ble.loop import BleLoop
+from ...errors import BleError
 from . import protocol as p
 
 log = logging.getLogger(__name__)
@@ -53,98 +53,6 @@ log = logging.getLogger(__name__)
 WORKER_STATUSES = (8, 10, 13, 33, 35, 54, 60, 70, 82, p.STATUS_FLAT_MODE, p.STATUS_PRESET_GROUP)
 #: Statuses the camera is asked to push (0x53): recording, storage, busy and ready flags.
 PUSHED_STATUSES = (8, 10, 33, 82)
-
-
-class BleLoop:
-    """One asyncio loop in one daemon thread, shared by every BLE session of the daemon.
-
-    ``run(coro, timeout, camera=)`` runs ``coro`` on the loop and waits ``timeout`` seconds at
-    most; a timeout cancels the coroutine and raises BleError (reason ``timeout``). The thread
-    starts on first use; :meth:`close` stops it.
-    """
-
-    def __init__(self, name: str = "ble-loop"):
-        self.name = name
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"<BleLoop {self.name} running={self.running}>"
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or not self.running:
-                self._loop = asyncio.new_event_loop()
-                ready = threading.Event()
-
-                def run(loop=self._loop):
-                    asyncio.set_event_loop(loop)
-                    loop.call_soon(ready.set)
-                    loop.run_forever()
-
-                self._thread = threading.Thread(target=run, name=self.name, daemon=True)
-                self._thread.start()
-                ready.wait(5.0)
-            return self._loop
-
-    def run(self, coro, timeout: float, *, camera: str | None = None):
-        """Run ``coro`` on the loop from another thread; its result, or BleError on timeout."""
-        if self._thread is not None and threading.current_thread() is self._thread:
-            coro.close()
-            raise RuntimeError("BleLoop.run called from the loop's own thread")
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            raise BleError(f"BLE exchange took longer than {timeout:g} s", camera=camera,
-                           reason="timeout") from None
-
-    def close(self) -> None:
-        with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is not None and thread is not None and thread.is_alive():
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(2.0)
-
-
-def client_factory(backend: str, *, adapter: str = "hci0", emu_dir: str | None = None,
-                   timeout: float = 10.0, camera: str | None = None) -> Callable[..., Any]:
-    """The BLE client class to use, as ``factory(address, disconnected_callback) -> client``.
-
-    ``backend`` "bleak": bleak's BleakClient on ``adapter`` (BlueZ). Raises ConfigError naming
-    ``camera`` when bleak is not installed or no D-Bus system bus exists (no BlueZ).
-    ``"emulated"``: :class:`camrig.emulator.ble_client.EmulatedBleakClient`, reaching emulated
-    cameras through their control sockets in ``emu_dir``. Nothing falls back to the other.
-    """
-    if backend == "bleak":
-        try:
-            from bleak import BleakClient
-        except ImportError as exc:
-            raise ConfigError("BLE_BACKEND", f"needs the Python package bleak for BLE ({exc}); "
-                              "install it: pip install -r requirements.txt", camera=camera) from None
-        bus = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")
-        if bus.startswith("unix:path=") and not os.path.exists(bus[len("unix:path="):].split(",")[0]):
-            raise ConfigError("BLE_BACKEND", f"BLE through bleak needs BlueZ and the D-Bus system bus; "
-                              f"{bus} does not exist (apt install bluez; systemctl start bluetooth)",
-                              camera=camera)
-
-        def make(address, disconnected_callback=None):
-            return BleakClient(address, disconnected_callback, timeout=timeout, bluez={"adapter": adapter})
-        return make
-    if backend == "emulated":
-        if not emu_dir:
-            raise ConfigError("BLE_EMU_DIR", "is required with BLE_BACKEND 'emulated'", camera=camera)
-        from ..emulator.ble_client import EmulatedBleakClient
-        return functools.partial(EmulatedBleakClient, emu_dir=emu_dir, timeout=timeout)
-    raise ConfigError("BLE_BACKEND", f"unknown backend {backend!r}", camera=camera)
 
 
 class OpenGoProBle:
@@ -463,27 +371,3 @@ async def _quietly(coro) -> None:
         await asyncio.wait_for(coro, 2.0)
     except Exception:  # noqa: BLE001 - a failed disconnect leaves nothing to do
         pass
-
-
-class BleakLegacyBle:
-    """Legacy (HERO5–8) BLE Wi-Fi-on through the BLE session instead of gatttool
-    (``LEGACY_BLE = "bleak"``): same ``wifi_on(bt_mac, camera=, stop=)`` as
-    :class:`camrig.ble.gatttool.GatttoolBle`. Writes ``03 17 01 01`` to GP-0072 by UUID and
-    disconnects (legacy cameras answer ``02 17 00`` on GP-0073 too, DESIGN.md field facts).
-    """
-
-    def __init__(self, factory, loop: BleLoop, *, timeout: float = 10.0):
-        self.factory = factory
-        self.loop = loop
-        self.timeout = timeout
-
-    def wifi_on(self, bt_mac: str, *, camera: str, stop: threading.Event | None = None,
-                deadline: float | None = None) -> None:
-        # ``deadline`` (the wake's) is not needed here: one connection, bounded by ``timeout``.
-        # No readiness poll: Get Hardware Info (0x3C) is an Open GoPro command (HERO9+).
-        session = OpenGoProBle(bt_mac, camera=camera, factory=self.factory, loop=self.loop,
-                               timeout=self.timeout, register=(), wait_ready=False)
-        try:
-            session.wifi_ap(True)
-        finally:
-            session.disconnect()

@@ -1,4 +1,5 @@
-"""What every camera driver shares: the status the worker understands, and the driver interface.
+"""What every camera family shares: the status the worker understands, the driver and waker
+interfaces, and the parts one camera is served by (:class:`CameraParts`).
 
 A driver speaks one camera's protocol (``gpcontrol`` for HERO5–8, ``open_gopro`` for
 HERO9–13 over HTTP or BLE) and hands the worker a :class:`CameraStatus`. Both APIs number
@@ -36,9 +37,20 @@ pretends a mode was set.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import CameraRejected
+
+if TYPE_CHECKING:
+    import threading
+
+    from ..ble.loop import BleLoop
+    from ..config import CameraConfig
+    from ..http import HttpClient
+    from ..link import Link, RouteTable
 
 SD_UNKNOWN, SD_OK, SD_FULL, SD_NO_CARD, SD_ERROR, SD_BUSY, SD_SWAPPED = -1, 0, 1, 2, 3, 4, 8
 #: Status 33. Legacy (HERO7Black_gpControl.json names it ``sd_status``): 0 ok, 2 no card, 3 error;
@@ -167,6 +179,60 @@ class CameraStatus:
         return f"{group}{sub}" if group else f"mode {self.mode}{sub}"
 
 
+#: Bodies over this are not status answers (a HERO7 status is ~3 KB).
+MAX_STATUS_BYTES = 256 * 1024
+
+
+def status_int(status: Mapping[str, Any], key: str) -> int | None:
+    """``status[key]`` when it is an int (not a bool), else None."""
+    v = status.get(key)
+    if isinstance(v, bool) or not isinstance(v, int):
+        return None
+    return v
+
+
+def parse_status_json(body: bytes, *, camera: str | None = None) -> CameraStatus:
+    """Parse a JSON status answer ``{"status": {"10": 0, ...}, ...}`` (gpControl
+    ``/gp/gpControl/status``, HERO7Black_gpControl.json; Open GoPro ``/gopro/camera/state``,
+    openapi_http_2.0.json components.schemas.State) into the status ids both APIs share: 10
+    encoding, 8 busy, 82 ready, 33 SD, 70 battery %, 2 battery bars, 54 free KB, 35 remaining
+    video s, 13 video progress s, 60 poll period ms. Modes are each family's (left None).
+
+    Raises CameraRejected (naming the camera) when the body is over :data:`MAX_STATUS_BYTES`,
+    not JSON, not an object with a ``status`` object, or lacks a valid status 10. Values of the
+    wrong type in optional fields become None.
+    """
+    if len(body) > MAX_STATUS_BYTES:
+        raise CameraRejected(f"status answer of {len(body)} bytes is too large to be one", camera=camera)
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        snippet = body[:40].decode("utf-8", "replace")
+        raise CameraRejected(f"status answer is not JSON ({type(exc).__name__}): {snippet!r}",
+                             camera=camera) from None
+    status = doc.get("status") if isinstance(doc, dict) else None
+    if not isinstance(status, dict):
+        raise CameraRejected("status answer has no 'status' object", camera=camera)
+    encoding = status.get("10")
+    if isinstance(encoding, bool) or encoding not in (0, 1):
+        raise CameraRejected(f"status answer lacks a valid status 10 (encoding_active): {encoding!r}",
+                             camera=camera)
+    ready = status_int(status, "82")
+    return CameraStatus(
+        encoding_active=encoding == 1,
+        system_busy=status_int(status, "8") == 1,
+        system_ready=None if ready is None else ready == 1,
+        sd_status=status_int(status, "33"),
+        battery_percent=status_int(status, "70"),
+        battery_bars=status_int(status, "2"),
+        remaining_space_kb=status_int(status, "54"),
+        remaining_video_s=status_int(status, "35"),
+        video_progress_s=status_int(status, "13"),
+        next_poll_ms=status_int(status, "60"),
+        raw=status,
+    )
+
+
 class Driver(Protocol):
     """The calls the worker makes (see the module docstring)."""
 
@@ -179,3 +245,48 @@ class Driver(Protocol):
     def set_date_time(self, when) -> None: ...
     def reset(self) -> None: ...
     # Optional (the worker checks with getattr): select_video() -> None, plain video mode.
+
+
+class Waker(Protocol):
+    """What the worker calls to wake a camera: ``wake(stop, on_step=None)`` returns once the
+    camera answers, raising WakeFailed (or AdapterMismatch) naming the camera; ``stop`` (a
+    threading.Event) cuts it short; ``on_step(text)`` is told each step for the status.
+    ``timeout`` (seconds) bounds one wake. Optional: ``check_adapter()`` (the worker checks with
+    getattr)."""
+
+    timeout: float
+
+    def wake(self, stop: threading.Event, on_step=None) -> None: ...
+
+
+@dataclass
+class CameraParts:
+    """Everything that serves one camera: its Link, HTTP client, driver and waker, and the BLE
+    session that pushes status (Open GoPro), if any: an object with ``on_push`` (called with a
+    {status id: value} dict) and ``disconnect()``."""
+
+    camera: CameraConfig
+    link: Link
+    http: HttpClient
+    driver: Any
+    waker: Any
+    ble: Any = None
+
+
+@dataclass
+class Shared:
+    """What the cameras of one assembly share, handed to :attr:`Family.build
+    <camrig.cameras.registry.Family.build>`: the RouteTable (route mode, else None), the one BLE
+    loop (``ble_loop()`` starts it on first use) and each family's own shared object by family
+    name (``family["gopro_legacy"]``: the gatttool runner)."""
+
+    route_table: RouteTable | None = None
+    ble_loop_factory: Any = None
+    family: dict[str, Any] = field(default_factory=dict)
+
+    def ble_loop(self) -> BleLoop:
+        """The BLE loop (the process's shared one unless the assembly gave another)."""
+        if self.ble_loop_factory is None:
+            from ..ble.loop import shared_ble_loop
+            return shared_ble_loop()
+        return self.ble_loop_factory()

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 import pexpect
 
-from ..errors import BleError
+from ...errors import BleError
 
 log = logging.getLogger(__name__)
 

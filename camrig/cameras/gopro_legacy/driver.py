@@ -13,15 +13,22 @@ status 8, ``system_busy``, which is also 1 for a moment after any command and
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import json
 import logging
-from collections.abc import Mapping
-from typing import Any
 
-from ..errors import CameraRejected
-from ..http import HttpClient
-from .base import SD_ERROR, SD_NO_CARD, SD_OK, SD_STATUS_TEXT, CameraStatus  # noqa: F401 - re-exported
+from ...errors import CameraRejected
+from ...http import HttpClient
+from ..base import (  # noqa: F401 - re-exported
+    MAX_STATUS_BYTES,
+    SD_ERROR,
+    SD_NO_CARD,
+    SD_OK,
+    SD_STATUS_TEXT,
+    CameraStatus,
+    parse_status_json,
+    status_int,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,54 +63,19 @@ PATH_INFO = "/gp/gpControl/info"
 #: alone is not enough: it returns to the video mode's last sub-mode, which may be time-lapse video.
 PATH_SELECT_VIDEO = "/gp/gpControl/command/sub_mode?mode=0&sub_mode=0"
 
-#: Bodies over this are not status answers (a HERO7 status is ~3 KB).
-MAX_STATUS_BYTES = 256 * 1024
-
-
-def _int(status: Mapping[str, Any], key: str) -> int | None:
-    v = status.get(key)
-    if isinstance(v, bool) or not isinstance(v, int):
-        return None
-    return v
+_int = status_int   # the shared helper, under its old name
 
 
 def parse_status(body: bytes, *, camera: str | None = None) -> CameraStatus:
-    """Parse a ``/gp/gpControl/status`` body. Raises CameraRejected (naming the camera) when
-    it is not JSON, not an object with a ``status`` object, or lacks status 10.
+    """Parse a ``/gp/gpControl/status`` body: :func:`camrig.cameras.base.parse_status_json` (the
+    status ids both GoPro APIs share) plus gpControl's mode (43) and sub-mode (44). Raises
+    CameraRejected (naming the camera) when it is not JSON, not an object with a ``status``
+    object, or lacks status 10.
 
     Values of the wrong type in optional fields become None; nothing else raises.
     """
-    if len(body) > MAX_STATUS_BYTES:
-        raise CameraRejected(f"status answer of {len(body)} bytes is too large to be one", camera=camera)
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        snippet = body[:40].decode("utf-8", "replace")
-        raise CameraRejected(f"status answer is not JSON ({type(exc).__name__}): {snippet!r}",
-                             camera=camera) from None
-    status = doc.get("status") if isinstance(doc, dict) else None
-    if not isinstance(status, dict):
-        raise CameraRejected("status answer has no 'status' object", camera=camera)
-    encoding = status.get(ENCODING_ACTIVE)
-    if isinstance(encoding, bool) or encoding not in (0, 1):
-        raise CameraRejected(f"status answer lacks a valid status 10 (encoding_active): {encoding!r}",
-                             camera=camera)
-    ready = _int(status, SYSTEM_READY)
-    return CameraStatus(
-        encoding_active=encoding == 1,
-        system_busy=_int(status, SYSTEM_BUSY) == 1,
-        system_ready=None if ready is None else ready == 1,
-        sd_status=_int(status, SD_STATUS),
-        battery_percent=_int(status, INTERNAL_BATTERY_PERCENTAGE),
-        battery_bars=_int(status, INTERNAL_BATTERY_LEVEL),
-        remaining_space_kb=_int(status, REMAINING_SPACE),
-        remaining_video_s=_int(status, REMAINING_VIDEO_TIME),
-        video_progress_s=_int(status, VIDEO_PROGRESS_COUNTER),
-        next_poll_ms=_int(status, NEXT_POLL_MSEC),
-        mode=_int(status, MODE),
-        sub_mode=_int(status, SUB_MODE),
-        raw=status,
-    )
+    st = parse_status_json(body, camera=camera)
+    return dataclasses.replace(st, mode=status_int(st.raw, MODE), sub_mode=status_int(st.raw, SUB_MODE))
 
 
 def date_time_param(when: dt.datetime) -> str:

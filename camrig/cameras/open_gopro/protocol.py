@@ -1,7 +1,7 @@
 """The Open GoPro BLE byte protocol: characteristics, packet headers, TLV commands and queries.
 
 Pure functions and one small reassembler, no I/O: the daemon's BLE session
-(:mod:`camrig.ble.open_gopro`) and the emulated camera (:mod:`camrig.emulator.open_gopro`)
+(:mod:`camrig.cameras.open_gopro.ble`) and the emulated camera (:mod:`camrig.emulator.open_gopro`)
 both build on it, so the bytes one writes are the bytes the other parses.
 
 Sources (Open GoPro BLE specification, gopro.github.io/OpenGoPro/ble):
