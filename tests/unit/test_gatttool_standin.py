@@ -1,6 +1,6 @@
 """Stand-in gatttool (camrig/emulator/gatttool) against an in-process emulated camera.
 
-Driven through a pty with pexpect, as camrig/ble/gatttool.py drives the real one. The expected
+Driven through a pty with pexpect, as camrig/cameras/gopro_legacy/gatttool.py drives the real one. The expected
 lines are BlueZ ≥ 5.55 gatttool's (attrib/gatttool.c, attrib/interactive.c, btio/btio.c, attrib/att.c
 at bluez/bluez 690c16df6; the stand-in's docstring cites the lines). Tests marked "issue 8 item 7"
 fail on the stand-in before it printed colours, ``connect to <MAC>:`` errors, the ATT table and
