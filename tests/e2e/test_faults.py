@@ -570,6 +570,10 @@ def test_legacy_wifi_off_after_idle_although_polled_is_woken_by_ble(make_ns_rig)
     rig.wait_until(lambda: find_events(rig, 1, "wifi_off", cause="idle"), SLOW, message="cam1's Wi-Fi off after idle")
     rig.wait_until(lambda: cam_status(rig, 1)["state"] == "asleep", SLOW, message="cam1 shown asleep")
     assert cam_status(rig, 2)["state"] == "idle" and rig.camera(2).state()["wifi"] == "on"
+    lines = rig.daemon_log().splitlines()
+    went = next(n for n, line in enumerate(lines) if "cam1:" in line and "→ asleep" in line)
+    polled = [line for line in lines[:went] if "cam1: GET /gp/gpControl/status -> 200" in line]
+    assert len(polled) >= 2, "cam1 was not polled before its Wi-Fi went off\n" + rig.daemon_log(40)
     t = time.monotonic()
     rig.trigger_on()
     rig.wait_until(lambda: rig.recording()[1], TRIGGER_TO_RECORD, message="cam2 recording within 3 s")
