@@ -316,9 +316,10 @@ def test_gatttool_fails(car, error, reason, retried):
     rig.camera(k).fault("wifi_off")
     rig.wait_until(lambda: log_lines(rig, f"cam{k}", "wake failed", reason, after=mark), SLOW,
                    message=f"cam{k}: wake failed naming {reason!r}")
-    # Attempts logged before the first "wake failed" belong to that one wake.
+    # Attempts logged before the first "wake failed: <why>" warning belong to that one wake (not
+    # to be confused with the state line "waking → asleep (wake failed)").
     lines = rig.daemon_log().splitlines()[mark:]
-    end = next(n for n, line in enumerate(lines) if f"cam{k}" in line and "wake failed" in line)
+    end = next(n for n, line in enumerate(lines) if f"cam{k}: wake failed: " in line)
     first_wake = [line for line in lines[:end] if f"cam{k}: BLE write 03170101 attempt" in line]
     assert first_wake and all(reason in line for line in first_wake), "\n".join(first_wake)
     if retried is True:
@@ -329,10 +330,10 @@ def test_gatttool_fails(car, error, reason, retried):
         rig.wait_until(lambda: cam_status(rig, k)["state"] == "asleep"
                        and reason in (cam_status(rig, k)["last_error"] or ""), 5,
                        message=f"cam{k} asleep, last_error naming {reason!r}")
-        rig.wait_until(lambda: len(log_lines(rig, f"cam{k}", "wake failed", reason, after=mark)) >= 2, SLOW,
+        rig.wait_until(lambda: len(log_lines(rig, f"cam{k}: wake failed: ", reason, after=mark)) >= 2, SLOW,
                        message=f"cam{k}: the wake tried again after its back-off")
         pauses = [float(line.rsplit("next try in ", 1)[1].split()[0])
-                  for line in log_lines(rig, f"cam{k}", "wake failed", reason, after=mark)[:2]]
+                  for line in log_lines(rig, f"cam{k}: wake failed: ", reason, after=mark)[:2]]
         assert pauses[1] > pauses[0], pauses
         attempts = log_lines(rig, f"cam{k}", "BLE write 03170101 attempt", after=mark)
         assert not [a for a in attempts if "attempt 2/" in a], "\n".join(attempts)
