@@ -305,8 +305,10 @@ def test_gatttool_fails(car, error, reason, retried):
     a camera that is not bonded (``auth``, ``encrypt``: a person must pair it) or that refuses
     (``refuse``: it answered ``02 17 01``) gets one attempt per wake, and the wake itself is
     retried with a growing back-off; None (``hang``): one attempt fills the deadline, not checked.
-    Fails before the gatttool fixes: ``encrypt`` was retried within the wake, ``drop`` failed as
-    "no answer within", ``refuse`` was taken for a success (the ATT write acknowledgement)."""
+    Fails with the gatttool dialogue before 85ebd6b (checked): ``drop`` failed as "no answer
+    within 2 s", ``refuse`` was taken for a success ("BLE wrote 03170101 to handle 0x2f": the ATT
+    write acknowledgement), ``encrypt`` never named the cause (guessed handles: "Attribute can't
+    be written", retried)."""
     rig = car
     k = 2
     before = healthy(rig)
