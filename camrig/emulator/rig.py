@@ -269,7 +269,8 @@ class _Rig:
                  delay_ms: int = 20, association_delay: float = 2.0, boot_delay: float = 0.5,
                  start: str | None = None, check_status: int | None = 2, cycle_seconds: float = 0.5,
                  python: str | None = None, keep_workdir: bool = False, prefix: str = "gm",
-                 models: Sequence[str | tuple[str, str]] | None = None, auto_sleep: float = 0.0):
+                 models: Sequence[str | tuple[str, str]] | None = None, auto_sleep: float = 0.0,
+                 idle_wifi_off: float | Mapping[int, float] = 0.0):
         if models is not None and n_cameras != len(models):
             raise ValueError(f"n_cameras {n_cameras} but {len(models)} models")
         if not 1 <= n_cameras <= 16:
@@ -282,6 +283,10 @@ class _Rig:
         #: Per camera (model, path); Open GoPro cameras get ``auto_sleep`` s of auto power down.
         self.models = parse_models(models, n_cameras)
         self.auto_sleep = auto_sleep
+        #: Legacy cameras (HERO5-8): seconds of idleness before the emulator turns its Wi-Fi off
+        #: (``--idle-wifi-off``, policy ``ignore-requests``: polling does not prevent it); one
+        #: number for every camera or ``{k: seconds}`` for some; 0 = never (the default).
+        self.idle_wifi_off = self._idle_wifi_off(idle_wifi_off, n_cameras)
         self.prefix = prefix
         self.delay_ms = delay_ms
         self.association_delay = association_delay
@@ -303,6 +308,17 @@ class _Rig:
         self._daemon: subprocess.Popen | None = None
         self._daemon_log_file = None
         self._built = False
+
+    @staticmethod
+    def _idle_wifi_off(value: float | Mapping[int, float], n: int) -> dict[int, float]:
+        """``idle_wifi_off`` as ``{k: seconds}``; ValueError naming a bad camera number or value."""
+        per = dict(value) if isinstance(value, Mapping) else {k: value for k in range(1, n + 1)}
+        for k, seconds in per.items():
+            if not isinstance(k, int) or not 1 <= k <= n:
+                raise ValueError(f"idle_wifi_off: camera {k!r} is not one of 1..{n}")
+            if not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+                raise ValueError(f"idle_wifi_off: cam{k}'s {seconds!r} must be 0..3600 seconds")
+        return {k: float(s) for k, s in per.items() if s}
 
     # --- context manager --------------------------------------------------------------------
 
@@ -369,6 +385,8 @@ class _Rig:
             argv += ["--model", cam.model, "--auto-sleep", str(self.auto_sleep)]
             if cam.path == "usb":
                 argv.append("--usb")
+        elif self.idle_wifi_off.get(cam.k):
+            argv += ["--idle-wifi-off", str(self.idle_wifi_off[cam.k])]
         return argv
 
     def _start_emulator(self, cam: EmulatedCamera) -> None:
@@ -589,7 +607,9 @@ class NamespaceRig(_Rig):
     emulated Wi-Fi + camera latency (ms), ``association_delay`` the seconds
     between BLE Wi-Fi-on and the link coming up, ``boot_delay`` the seconds
     from Wake-on-LAN to ready. ``check_status`` and ``cycle_seconds`` become
-    CHECK_STATUS / CYCLE_SECONDS of the daemon config.
+    CHECK_STATUS / CYCLE_SECONDS of the daemon config. ``idle_wifi_off`` (seconds, or
+    ``{k: seconds}``) makes legacy cameras turn their Wi-Fi off that long into idleness
+    although polled, as HERO5-8 do (emulator ``--idle-wifi-off``; 0, the default: never).
 
     Needs root and ``ip netns``; use :func:`namespaces_available` to skip.
     Leftover namespaces of a crashed earlier run with the same prefix are
