@@ -15,3 +15,9 @@ def eventually(predicate: Callable[[], object], timeout: float = 5.0, interval: 
             return True
         time.sleep(interval)
     return False
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+    """:func:`eventually`, raising AssertionError naming ``what`` when it does not come."""
+    if not eventually(predicate, timeout):
+        raise AssertionError(f"{what} not reached within {timeout} s")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import time
 
 import pytest
 
@@ -33,6 +32,7 @@ goprocam = pytest.importorskip(
 from goprocam import GoProCamera, constants  # noqa: E402
 
 from camrig.emulator.legacy_gopro import LegacyGoPro  # noqa: E402
+from tests.polling import wait_for  # noqa: E402
 
 WIFI_MAC = "06:41:69:81:00:01"
 
@@ -40,15 +40,6 @@ WIFI_MAC = "06:41:69:81:00:01"
 def _address() -> str:
     pid = os.getpid()
     return f"127.81.{(pid >> 8) & 0xFF}.{(pid & 0xFF) or 1}"
-
-
-def wait_for(predicate, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from camrig.emulator import legacy_gopro as lg
 from camrig.emulator.control import EmulatorControl, EmulatorRequestFailed, EmulatorUnavailable
 from camrig.errors import CamRigError
 from tests.captures import status_names
+from tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = lg.FIXTURES_DIR
@@ -35,15 +36,6 @@ CAPABILITIES = FIXTURES / "HERO7Black_gpControl.json"
 WIFI_MAC = "02:47:50:00:00:01"
 BT_MAC = "C0:FF:EE:00:00:01"
 
-
-
-def wait_for(predicate, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 def magic_packet(mac: str) -> bytes:
