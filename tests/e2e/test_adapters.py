@@ -15,15 +15,7 @@ from __future__ import annotations
 import time
 
 from .helpers import find_events, log_lines, log_mark
-
-CONFIG = {
-    "CHECK_STATUS": 1,
-    "CYCLE_SECONDS": 0.5,
-    "WAKE_TIMEOUT": 4.0,
-    "HTTP_TIMEOUT": 1.5,
-    "CONNECT_TIMEOUT": 1.0,
-    "BLE_TIMEOUT": 2.0,
-}
+from .test_faults import FAST_CONFIG as CONFIG
 
 #: What the daemon must never send to a camera behind a mismatched adapter.
 COMMANDS = ("shutter_on", "shutter_off", "ble", "wol", "date_time", "sleep")

@@ -21,8 +21,8 @@ from camrig.worker import State
 from tests.polling import eventually
 
 
-def cam(name, port):
-    return {"name": name, "address": "127.0.0.1", "http_port": port, "wol_port": 9}
+def cam(name, port, **extra):
+    return {"name": name, "address": "127.0.0.1", "http_port": port, "wol_port": 9, **extra}
 
 
 def cfg(**values):

@@ -9,22 +9,10 @@ from gpiozero.pins.mock import MockFactory
 
 from camrig.app import Assembly, ReloadPlan
 from camrig.commands import Command
-from camrig.config import config_from_mapping
 from camrig.controller import Controller
 from camrig.errors import ConfigError
 from camrig.systemd import Notifier
-
-
-def cam(name, port, **extra):
-    return {"name": name, "address": "127.0.0.1", "http_port": port, "wol_port": 9, **extra}
-
-
-def cfg(**values):
-    base = {"GOPROS": [cam("front", 1), cam("rear", 2)], "NETWORK_MODE": "address", "GPIO_BCM_PIN": 17,
-            "TRIGGER_PATH": None, "CYCLE_SECONDS": 0.05, "STATUS_PATH": None, "CHECK_STATUS": None,
-            "WAKE_TIMEOUT": 1.0, "HTTP_TIMEOUT": 0.5, "CONNECT_TIMEOUT": 0.2}
-    base.update(values)
-    return config_from_mapping(base)
+from tests.unit.test_reload import cam, cfg
 
 
 def test_no_change_keeps_every_worker():
