@@ -385,7 +385,11 @@ class HttpClient:
             if base + state["got"] + len(data) > max_bytes:
                 state["why"] = f"more than the {max_bytes}-byte cap arrived"
                 return 0
-            fh.write(data)
+            try:
+                fh.write(data)
+            except OSError as exc:           # the Pi's disk (full, I/O error): not the camera's fault
+                state["oserror"] = exc
+                return 0
             state["got"] += len(data)
             if progress is not None:
                 progress(base + state["got"], state["total"])
@@ -428,6 +432,8 @@ class HttpClient:
                     done = (first if state["ranged"] else 0) + state["got"]
                     if socket_error:
                         raise socket_error[0] from None
+                    if state.get("oserror") is not None:
+                        raise state["oserror"]
                     if state["why"] == "status":
                         pass                       # an HTTP error answer cut short: refused below
                     elif code == pycurl.E_ABORTED_BY_CALLBACK:

@@ -97,6 +97,8 @@ class GpControl:
     protocol = "gpcontrol"
     #: No keep-alive of its own: the worker's KEEP_AWAKE status request keeps Wi-Fi up.
     keep_alive_interval = None
+    #: where the media list and files are served (goprowifihack ``HERO7/Mediabrowsing.md``)
+    media_port = 8080
 
     def __init__(self, http: HttpClient, camera: str):
         self.http = http
@@ -150,3 +152,11 @@ class GpControl:
     def set_date_time(self, when: dt.datetime) -> None:
         """Set the camera clock to ``when`` (local wall time, as the camera shows it)."""
         self._command(PATH_DATE_TIME.format(p=date_time_param(when)))
+
+    def media(self, http: HttpClient | None = None):
+        """The camera's media for the offload (:class:`camrig.media.MediaAccess`): list and files
+        on port :attr:`media_port` (8080), delete over gpControl. ``http``: the client to use
+        (the job's own connection); default this driver's (shared with the shutter: keep it for
+        short calls)."""
+        from .media import LegacyMedia
+        return LegacyMedia(http or self.http, self.camera, media_port=self.media_port)

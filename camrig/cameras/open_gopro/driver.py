@@ -296,6 +296,13 @@ class OpenGoProHttp:
         self.clock_error = why
         log.warning("%s: camera clock not set: %s", self.camera, why)
 
+    def media(self, http: HttpClient | None = None):
+        """The camera's media for the offload (:class:`camrig.media.MediaAccess`, OpenAPI
+        ``/gopro/media/*``). ``http``: the client to use (the job's own connection); default this
+        driver's."""
+        from .media import OpenGoProMedia
+        return OpenGoProMedia(http or self.http, self.camera)
+
     def reset(self) -> None:
         self.http.reset()
         self._connected = False
