@@ -3,8 +3,9 @@
 The emulated cameras serve no media yet (issue 10 part 7 is the emulator helper's): until they do
 this server is the camera's media side in unit tests.
 
-Switches: ``ignore_range``; ``drop_after`` (bytes of a body, then the connection is closed, once
-per entry in the list ``drop_once``); ``stall_after``/``stall_s``; ``extra`` (bytes sent beyond
+Switches: ``ignore_range``; ``drop`` (``{file name: bytes}``: that many bytes of the body, then
+the connection is closed, once); ``dead`` (file names answered by a closed connection: the camera
+gone); ``stall_after``/``stall_s``; ``extra`` (bytes sent beyond
 the file with a Content-Length that claims them); ``raw_list`` (the list body as given); ``rate``
 (bytes/s cap per connection)."""
 
@@ -42,7 +43,8 @@ class MediaCamera:
         self.files = dict(files)
         self.created = created
         self.ignore_range = False
-        self.drop_once: list[int] = []
+        self.drop: dict[str, int] = {}
+        self.dead: set[str] = set()
         self.stall_after: int | None = None
         self.stall_s = 3.0
         self.extra = 0
@@ -97,9 +99,12 @@ class MediaCamera:
                 if key not in cam.files:
                     return self._send(404, b"not found", "text/plain")
                 cam.hold.wait(30)
-                return self._body(cam.files[key])
+                if key.split("/")[1] in cam.dead:
+                    self.close_connection = True
+                    return None
+                return self._body(cam.files[key], cam.drop.pop(key.split("/")[1], None))
 
-            def _body(self, data):
+            def _body(self, data, drop=None):
                 rng = self.headers.get("Range")
                 status, first = 200, 0
                 m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng or "")
@@ -114,7 +119,6 @@ class MediaCamera:
                 body = data + b"\0" * cam.extra
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                drop = cam.drop_once.pop(0) if cam.drop_once else None
                 sent = 0
                 start = time.monotonic()
                 try:
