@@ -31,6 +31,13 @@ ACTIONS = ("start", "stop", "status")
 OPTION_KEYS = ("cameras", "proxies_only", "delete_after")
 
 
+def _result(ok: bool, detail: str, cameras: Mapping, data: Mapping) -> Result:
+    """A Result with ``data`` (camrig.commands.Result gains ``data`` with the control socket)."""
+    if "data" in getattr(Result, "__dataclass_fields__", {}):
+        return Result("offload", ok, detail, cameras, data)
+    return Result("offload", ok, detail, cameras)
+
+
 def validate(args: Sequence[str], options: Mapping[str, Any], source: str = "api") -> None:
     """The ``offload`` command's arguments: at most one of :data:`ACTIONS` (default ``start``);
     options :data:`OPTION_KEYS` only, ``cameras`` a list of strings, the others booleans.
@@ -90,7 +97,7 @@ class OffloadService:
         if action == "stop":
             return self.stop(opts.get("cameras") or None)
         if action == "status":
-            return Result("offload", True, "offload progress", {}, self._data())
+            return _result(True, "offload progress", {}, self._data())
         return self.start(opts.get("cameras") or None, proxies_only=bool(opts.get("proxies_only")),
                           delete_after=bool(opts.get("delete_after")), source=cmd.source)
 
@@ -135,8 +142,8 @@ class OffloadService:
         ok = bool(results) and all(r.ok for r in results.values())
         queued = [n for n, r in results.items() if r.ok]
         log.info("offload asked for by %s: %s", source, ", ".join(queued) or "no camera")
-        return Result("offload", ok, f"offload into {s['root']}: " + (", ".join(queued) or "no camera"),
-                      results, {"root": s["root"], "cameras": queued})
+        return _result(ok, f"offload into {s['root']}: " + (", ".join(queued) or "no camera"),
+                       results, {"root": s["root"], "cameras": queued})
 
     def stop(self, cameras: Sequence[str] | None = None) -> Result:
         """Cancel the offloads (queued or running; a ``.part`` stays for the next one)."""
