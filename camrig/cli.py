@@ -5,6 +5,7 @@ Commands::
     gopro-manager [--config PATH] run            the daemon (default command)
     gopro-manager [--config PATH] status [--json] the cameras as the daemon last saw them
     gopro-manager [--config PATH] check          validate the config, probe each camera once
+    gopro-manager [--config PATH] offload        copy the cameras' footage onto the Pi
     gopro-manager demo                           a mixed rig of emulated cameras on loopback, no root
 
 Three ways in, one :func:`main`: the ``gopro-manager`` console script (``pip install .``;
@@ -133,6 +134,8 @@ def cmd_run(args) -> int:
 
     controller = Controller(config, workers, trigger, notifier, reload=lambda: _load(args),
                             assembly=assembly)
+    from camrig.offload.service import install as install_offload     # issue 10
+    offload = install_offload(controller)
     # Signal handlers only post a command (camrig/commands.py); the controller's loop runs it.
     signal.signal(signal.SIGTERM, lambda *_: controller.request_stop("SIGTERM"))
     signal.signal(signal.SIGINT, lambda *_: controller.request_stop("SIGINT"))
@@ -145,6 +148,7 @@ def cmd_run(args) -> int:
         log.error("%s", exc)
         return 1
     finally:
+        offload.close()
         controller.shutdown(stop_recordings=controller.config.on_exit == "stop")
         assembly.close()
     log.info("stopped")
@@ -253,6 +257,12 @@ def cmd_check(args) -> int:
     return 1 if failures else 0
 
 
+def cmd_offload(args) -> int:
+    """Copy the cameras' footage onto the Pi (camrig/offload/cli.py)."""
+    from camrig.offload.cli import cmd_offload as offload
+    return offload(args, _load(args))
+
+
 def cmd_demo(args) -> int:
     from camrig.emulator.demo import run_demo
     return run_demo(args.demo_args)
@@ -275,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     p_status.add_argument("--json", action="store_true", help="print the raw JSON")
     p_status.add_argument("--status-path", metavar="PATH", help="status file (default: STATUS_PATH)")
     sub.add_parser("check", parents=[with_config], help="validate the config and probe each camera once")
+    from camrig.offload.cli import add_parser as add_offload_parser     # issue 10
+    add_offload_parser(sub, [with_config])
     p_demo = sub.add_parser("demo", help="a mixed rig of emulated cameras (HERO7, HERO12, HERO9 over BLE, "
                                          "HERO11 over USB), trigger on and off")
     p_demo.add_argument("demo_args", nargs=argparse.REMAINDER)
@@ -282,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     if command == "status" and not hasattr(args, "json"):
         args.json, args.status_path = False, None
-    handler = {"run": cmd_run, "status": cmd_status, "check": cmd_check, "demo": cmd_demo}[command]
+    handler = {"run": cmd_run, "status": cmd_status, "check": cmd_check, "demo": cmd_demo,
+               "offload": cmd_offload}[command]
     try:
         return handler(args)
     except ConfigError as exc:

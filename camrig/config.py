@@ -136,6 +136,17 @@ class Config:
     keep_awake: float | None = 60.0
     on_exit: str = "leave"
     log_level: str = "info"
+    # --- offload (issue 10): camrig/offload/ -------------------------------------------------
+    #: where footage goes: OFFLOAD_DIR/<camera>/<YYYY-MM-DD>/<name as on the camera> (the unit's
+    #: StateDirectory=gopro-manager)
+    offload_dir: str = "/var/lib/gopro-manager/media"
+    #: bytes the offload keeps free on the disk under OFFLOAD_DIR (2 GB); it stops and says so
+    offload_min_free: int = 2_000_000_000
+    #: seconds after recording stops being wanted before an offload of every camera starts;
+    #: None: only on request (``gopro-manager offload``)
+    offload_after: float | None = None
+    #: "proxies-first" (every LRV, THM and GPMF telemetry, then the full files) or "in-order"
+    offload_what: str = "proxies-first"
     source: str | None = field(default=None, compare=False)
     #: Non-fatal findings (unknown keys, with the nearest known one), logged at start and by `check`.
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -171,6 +182,11 @@ _SCALAR_KEYS: dict[str, str] = {
     "KEEP_AWAKE": "keep_awake",
     "ON_EXIT": "on_exit",
     "LOG_LEVEL": "log_level",
+    # offload (issue 10)
+    "OFFLOAD_DIR": "offload_dir",
+    "OFFLOAD_MIN_FREE": "offload_min_free",
+    "OFFLOAD_AFTER": "offload_after",
+    "OFFLOAD_WHAT": "offload_what",
 }
 KNOWN_KEYS = frozenset(_SCALAR_KEYS) | {"GOPROS"}
 _CAMERA_KEYS = ("name", "iface", "ssid", "wifi_mac", "bt_mac", "model", "control",
@@ -393,6 +409,11 @@ _SCALAR_CHECKS = {
     "keep_awake": _number(1.0, 3600.0, optional=True),
     "on_exit": _choice(ON_EXIT_CHOICES),
     "log_level": _choice(LOG_LEVELS),
+    # offload (issue 10)
+    "offload_dir": _path(optional=False),
+    "offload_min_free": _number(0, 1 << 50, integer=True),
+    "offload_after": _number(0.0, 86400.0, optional=True),
+    "offload_what": _choice(("proxies-first", "in-order")),
 }
 
 

@@ -90,6 +90,9 @@ class Controller:
         #: camrig.app.Assembly: plans a reload (which workers to replace, whether the trigger is
         #: rebuilt) and carries it out.
         self.assembly = assembly
+        #: further snapshot sections: name → callable returning its JSON-ready value (the offload's
+        #: per-camera progress is ``offload``)
+        self.snapshot_sections: dict[str, Callable[[], Any]] = {}
         self._last_ping: float | None = None
         self._ping_retry_at: float | None = None    # a WATCHDOG=1 was dropped: send it again then
         self._ready_pending = False                 # a READY=1 was dropped: send it at the next tick
@@ -266,6 +269,7 @@ class Controller:
             "triggers": repr(self.trigger),
             "network_mode": self.config.network_mode,
             "cameras": [w.snapshot() for w in self.workers],
+            **{name: section() for name, section in self.snapshot_sections.items()},
         }
 
     def _publish(self, force: bool = False) -> None:

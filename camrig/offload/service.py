@@ -230,7 +230,12 @@ def install(controller) -> OffloadService:
     register = getattr(commands, "register", None)
     if callable(register):
         register("offload", lambda args, options, source: validate(args, options, source), replace=True)
-    controller.add_command("offload", svc.handle)
+    add = getattr(controller, "add_command", None)
+    if callable(add):
+        add("offload", svc.handle)
+    else:
+        log.warning("this build's controller takes no new commands: 'offload' through the daemon is "
+                    "not available (gopro-manager offload works in its own process)")
     sections = getattr(controller, "snapshot_sections", None)
     if sections is not None:
         sections["offload"] = svc.snapshot

@@ -239,7 +239,8 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
 class Progress:
     """One camera's offload as ``status`` shows it; thread-safe. :meth:`as_dict` is the snapshot's
     ``offload.<camera>`` row: ``state`` (``queued``, ``listing``, ``running``, ``paused``, ``done``,
-    ``failed``, ``stopped``), ``files_left``, ``mb_left``, ``files_done``, ``mb_done``, ``mb_per_s``
+    ``failed``, ``stopped``), ``files_left``, ``mb_left``, ``files_done``, ``mb_done`` (files finished), ``mb_total`` (this
+    run's plan), ``mb_per_s``
     (over the last ~5 s), ``eta_s`` (seconds), ``current`` (file), ``last_error``, ``range``
     (False once the camera ignored Range), ``recordings_done``, ``updated`` (Unix seconds)."""
 
@@ -254,6 +255,7 @@ class Progress:
         self.bytes_left = 0
         self.files_done = 0
         self.bytes_done = 0
+        self.bytes_total = 0
         self.current: str | None = None
         self.last_error: str | None = None
         self.range_ok: bool | None = None
@@ -271,7 +273,7 @@ class Progress:
 
     def plan(self, files: int, size: int) -> None:
         with self._lock:
-            self.files_left, self.bytes_left = files, size
+            self.files_left, self.bytes_left, self.bytes_total = files, size, size
             self._samples = []
 
     def fetched(self, n: int) -> None:
@@ -309,6 +311,7 @@ class Progress:
                 "mb_left": round(self.bytes_left / 1e6, 1),
                 "files_done": self.files_done,
                 "mb_done": round(self.bytes_done / 1e6, 1),
+                "mb_total": round(self.bytes_total / 1e6, 1),
                 "mb_per_s": round(rate / 1e6, 2),
                 "eta_s": round(self.bytes_left / rate) if rate > 0 else None,
                 "current": self.current,
