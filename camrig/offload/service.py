@@ -32,10 +32,7 @@ OPTION_KEYS = ("cameras", "proxies_only", "delete_after")
 
 
 def _result(ok: bool, detail: str, cameras: Mapping, data: Mapping) -> Result:
-    """A Result with ``data`` (camrig.commands.Result gains ``data`` with the control socket)."""
-    if "data" in getattr(Result, "__dataclass_fields__", {}):
-        return Result("offload", ok, detail, cameras, data)
-    return Result("offload", ok, detail, cameras)
+    return Result("offload", ok, detail, cameras, data)
 
 
 def validate(args: Sequence[str], options: Mapping[str, Any], source: str = "api") -> None:
@@ -227,15 +224,8 @@ def install(controller) -> OffloadService:
     from .. import commands
 
     svc = OffloadService(lambda: controller.workers, lambda: controller.config)
-    register = getattr(commands, "register", None)
-    if callable(register):
-        register("offload", lambda args, options, source: validate(args, options, source), replace=True)
-    add = getattr(controller, "add_command", None)
-    if callable(add):
-        add("offload", svc.handle)
-    else:
-        log.warning("this build's controller takes no new commands: 'offload' through the daemon is "
-                    "not available (gopro-manager offload works in its own process)")
+    commands.register("offload", validate, replace=True)
+    controller.add_command("offload", svc.handle)
     sections = getattr(controller, "snapshot_sections", None)
     if sections is not None:
         sections["offload"] = svc.snapshot

@@ -28,7 +28,7 @@ def cameras():
 
 def write_config(tmp_path, cams, **extra):
     lines = ["NETWORK_MODE = 'address'", f"OFFLOAD_DIR = {str(tmp_path / 'media')!r}", "OFFLOAD_MIN_FREE = 0",
-             "STATUS_PATH = None", "GOPROS = ["]
+             "STATUS_PATH = None", f"CONTROL_SOCKET = {str(tmp_path / 'control.sock')!r}", "GOPROS = ["]
     lines += [f"    {{'name': 'cam{k}', 'model': 'hero12', 'address': '127.0.0.1', 'http_port': {c.port}}},"
               for k, c in enumerate(cams)]
     lines.append("]")

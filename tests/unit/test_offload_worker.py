@@ -8,12 +8,12 @@ tests fail on the code before it."""
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from camrig.cameras.gopro_legacy.driver import GpControl
 from camrig.cameras.gopro_legacy.waker import LegacyWaker
+from camrig.commands import Command, register
 from camrig.config import CameraConfig
 from camrig.emulator.legacy_gopro import LegacyGoPro
 from camrig.emulator.rig import wait_until
@@ -59,7 +59,8 @@ def rig(tmp_path):
 def test_recording_wanted_stops_the_transfer_and_it_resumes_by_range_after(rig, tmp_path):
     media, cam, worker, svc = rig
     media.rate = 1_000_000                           # 1.5 s for the MP4
-    res = svc.handle(SimpleNamespace(name="offload", args=("start",), options={}, source="test"))
+    register("offload", validate, replace=True)
+    res = svc.handle(Command("offload", ("start",), options={"cameras": ["front"]}, source="test"))
     assert res.ok, res
     part = tmp_path / "media/front" / DAY / "GH010001.MP4.part"
     wait_for(lambda: part.exists() and part.stat().st_size > 200_000)
