@@ -186,10 +186,10 @@ class OffloadService:
 
     # --- OFFLOAD_AFTER -------------------------------------------------------------------------
 
-    def watch(self, wanted: Callable[[], bool], *, interval: float = 1.0) -> None:
+    def watch(self, wanted: Callable[[], bool], *, interval: float = 0.5) -> None:
         """Start the OFFLOAD_AFTER thread: ``wanted()`` read every ``interval`` seconds; once it has
         been False for OFFLOAD_AFTER seconds after being True, an offload of every camera starts
-        (once per stop of recording)."""
+        (once per stop of recording; a recording wanted for less than ``interval`` may go unseen)."""
         def run():
             last_true: float | None = None
             armed = False
