@@ -545,6 +545,9 @@ class OffloadJob:
                     self._telemetry_off = True
                     log.info("%s: the camera serves no GPMF telemetry (%s); only the MP4s carry it",
                              self.camera, exc.detail)
+                elif missing and ("derived", "1") in it.source.extra:
+                    # a THM/LRV named after its video that this camera does not have
+                    log.info("%s: %s not on the camera (%s)", self.camera, it.source.path, exc.detail)
                 else:
                     log.warning("%s: %s not copied: %s", self.camera, it.source.path, exc.detail)
                     p.set(last_error=f"{it.source.path}: {exc.detail}")

@@ -54,6 +54,9 @@ class MediaCamera:
         self.turbo: list[int] = []
         self.deleted: list[str] = []
         self.requests: list[tuple[str, str | None]] = []
+        self.sent_bytes = 0                     # file body bytes written to sockets (bench: refetched bytes)
+        self.first_byte_at: float = float("inf")  # time.monotonic() of the first and last body block sent
+        self.last_byte_at: float = 0.0
         self.hold = threading.Event()          # set: every file transfer waits here first
         self.hold.set()
         cam = self
@@ -137,6 +140,10 @@ class MediaCamera:
                             return
                         self.wfile.write(block)
                         sent += len(block)
+                        cam.sent_bytes += len(block)
+                        now = time.monotonic()
+                        cam.first_byte_at = min(cam.first_byte_at, now)
+                        cam.last_byte_at = now
                         if cam.rate:
                             ahead = sent / cam.rate - (time.monotonic() - start)
                             if ahead > 0:

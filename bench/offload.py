@@ -1,0 +1,288 @@
+"""``python -m bench.offload`` (part of ``make bench``): the offload (issue 10 part 8).
+
+A benchmark, not a test: it measures and prints, it asserts nothing (a missed target is printed
+as MISS; the exit status is 0 unless the bench itself breaks). No root needed: the cameras' media
+sides are tests/unit/offload_camera.py servers on loopback (real sockets, each transfer capped at
+``--rate`` MB/s), their control sides in-process emulated HERO5–8s (``--delay-ms`` per answer);
+the emulators' own media serving (issue 10 part 7) and the namespace rig are not used here.
+
+1. **aggregate**: ``gopro_manager.py offload --json`` in a fresh process (no daemon: the in-process
+   path, the same transfer code the daemon's workers run) copies 4 cameras × ``--files`` files of
+   ``--file-mb`` MB each, every camera capped at R = ``--rate`` MB/s → aggregate MB/s against 4R
+   (target ≥ 90 %); that process's CPU (utime+stime of wait4, % of one core) and peak RSS
+   (ru_maxrss; target ≤ 80 MB).
+2. **resume after kill**: the same, SIGKILLed when about half is on disk, then run again: bytes
+   the cameras sent in all, minus the files' size = bytes fetched again (target ≤ 1 MB per camera).
+3. **trigger → recording** (p50/p95 over ``--flips`` flips, from the trigger to the last camera's
+   ``record_start``): 4 workers under a real Controller with the offload service, idle vs while
+   an offload runs on every camera (target: p95 within 10 ms of idle).
+
+Writes bench/results-offload.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.unit.offload_camera import MediaCamera, mp4  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results-offload.json"
+TARGETS = {"aggregate_fraction": 0.90, "p95_extra_ms": 10.0, "refetch_mb_per_camera": 1.0, "rss_mb": 80.0}
+
+
+def cameras(n: int, files: int, size: int, rate: float) -> list[MediaCamera]:
+    out = []
+    for k in range(n):
+        cam = MediaCamera({f"100GOPRO/GH{c + 1:02d}{k + 1:04d}.MP4": mp4(size, k * 10 + c) for c in range(files)})
+        cam.rate = rate
+        out.append(cam)
+    return out
+
+
+def write_config(d: Path, cams: list[MediaCamera]) -> Path:
+    lines = ["NETWORK_MODE = 'address'", f"OFFLOAD_DIR = {str(d / 'media')!r}", "OFFLOAD_MIN_FREE = 0",
+             "STATUS_PATH = None", f"CONTROL_SOCKET = {str(d / 'none.sock')!r}", "LOG_LEVEL = 'warning'",
+             "GOPROS = ["]
+    lines += [f"    {{'name': 'cam{k}', 'model': 'hero12', 'address': '127.0.0.1', 'http_port': {c.port}}},"
+              for k, c in enumerate(cams)]
+    lines.append("]")
+    path = d / "config.py"
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def offload_cmd(config: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "gopro_manager.py"), "--config", str(config), "offload", "--json"]
+
+
+def run_offload(config: Path, *, kill_at_bytes: int | None = None, media: Path | None = None) -> dict:
+    """Run the CLI offload; returns wall s, cpu s, peak RSS KB, exit status, killed."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(offload_cmd(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed = False
+    hwm = 0
+    # Peak RSS: VmHWM of the process after its exec (ru_maxrss would count the pages it shared
+    # with this process between fork and exec: the cameras' files held here in memory).
+    while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        hwm = max(hwm, _vm_hwm_kb(proc.pid))
+        if kill_at_bytes is not None and media is not None:
+            have = sum(p.stat().st_size for p in media.rglob("*") if p.is_file() and p.suffix != ".sqlite3")
+            if have >= kill_at_bytes:
+                proc.send_signal(signal.SIGKILL)
+                killed = True
+                break
+        time.sleep(0.02)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_kb": hwm,
+            "status": os.waitstatus_to_exitcode(status), "killed": killed}
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def aggregate(args) -> dict:
+    size = int(args.file_mb * 1e6)
+    rate = args.rate * 1e6
+    cams = cameras(4, args.files, size, rate)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_offload(write_config(Path(tmp), cams))
+            total = 4 * args.files * size
+            got = sum(p.stat().st_size for p in (Path(tmp) / "media").rglob("*.MP4"))
+            # the transfer itself: first body byte sent by any camera → last one (the process's
+            # start-up and the list are not the link's)
+            span = max(c.last_byte_at for c in cams) - min(c.first_byte_at for c in cams)
+            mbps = total / span / 1e6
+            return {"cameras": 4, "rate_mb_s": args.rate, "total_mb": total / 1e6, "complete": got == total,
+                    "wall_s": round(r["wall_s"], 2), "transfer_s": round(span, 2), "aggregate_mb_s": round(mbps, 2),
+                    "fraction_of_4r": round(mbps / (4 * args.rate), 3),
+                    "cpu_percent": round(100 * r["cpu_s"] / r["wall_s"], 1), "peak_rss_mb": round(r["rss_kb"] / 1024, 1),
+                    "status": r["status"]}
+    finally:
+        for c in cams:
+            c.close()
+
+
+def resume(args) -> dict:
+    size = int(args.file_mb * 1e6)
+    cams = cameras(4, args.files, size, args.rate * 1e6)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = write_config(Path(tmp), cams)
+            total = 4 * args.files * size
+            first = run_offload(cfg, kill_at_bytes=total // 2, media=Path(tmp) / "media")
+            second = run_offload(cfg)
+            got = sum(p.stat().st_size for p in (Path(tmp) / "media").rglob("*.MP4"))
+            sent = sum(c.sent_bytes for c in cams)
+            refetched = max(0, sent - total)
+            return {"killed": first["killed"], "complete": got == total and second["status"] == 0,
+                    "refetched_mb": round(refetched / 1e6, 3),
+                    "refetched_mb_per_camera": round(refetched / 4 / 1e6, 3)}
+    finally:
+        for c in cams:
+            c.close()
+
+
+def latency(args) -> dict:
+    from camrig.cameras.gopro_legacy.driver import GpControl
+    from camrig.cameras.gopro_legacy.waker import LegacyWaker
+    from camrig.config import CameraConfig, Config
+    from camrig.controller import Controller
+    from camrig.emulator.legacy_gopro import LegacyGoPro
+    from camrig.http import HttpClient
+    from camrig.link import AddressLink
+    from camrig.offload.service import install
+    from camrig.systemd import Notifier
+    from camrig.worker import CameraWorker, State
+    from tests.fakes import FlipTrigger
+
+    rnd = random.Random(7)
+    size = int(args.latency_file_mb * 1e6)
+    media = cameras(4, 1, size, args.latency_rate * 1e6)
+    emus, workers, clients = [], [], []
+    tmp = tempfile.TemporaryDirectory()
+    try:
+        ccs = []
+        for k, m in enumerate(media):
+            name = f"cam{k}"
+            mac = f"06:41:69:6a:c1:{k:02x}"
+            emu = LegacyGoPro(name, delay_ms=args.delay_ms, boot_delay=0.1, wifi_mac=mac).start()
+            cc = CameraConfig(name=name, iface=None, ssid=None, wifi_mac=mac, bt_mac=None, address="127.0.0.1",
+                              http_port=emu.port, wol_port=emu.wol_port)
+            http = HttpClient(AddressLink(name, "127.0.0.1"), port=emu.port, timeout=1.0, connect_timeout=0.3)
+            job_http = HttpClient(AddressLink(name, "127.0.0.1"), port=m.port, timeout=2.0, connect_timeout=0.3)
+            driver = GpControl(http, name)
+            driver.media_port = m.port
+            w = CameraWorker(cc, driver, LegacyWaker(cc, http.link, driver.probe, timeout=5.0, wol_interval=0.2),
+                             keep_awake=None, confirm_delay=0.3, job_http=job_http)
+            emus.append(emu)
+            workers.append(w)
+            clients.append(http)
+            ccs.append(cc)
+        config = Config(cameras=tuple(ccs), network_mode="address", status_path=None,
+                        offload_dir=str(Path(tmp.name) / "media"), offload_min_free=0, control_socket=None)
+        trigger = FlipTrigger()
+        ctl = Controller(config, workers, trigger, Notifier(environ={}), status_path="")
+        svc = install(ctl)
+        for w in workers:
+            w.start()
+        deadline = time.monotonic() + 20
+        while not all(w.state == State.IDLE for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        loop = threading.Thread(target=ctl.run, daemon=True)
+        loop.start()
+
+        def flips(n: int, offloading: bool) -> list[float]:
+            out = []
+            for _ in range(n):
+                if offloading:               # every camera's transfer is running again
+                    end = time.monotonic() + 10
+                    while time.monotonic() < end and not all(
+                            svc.snapshot().get(w.name, {}).get("state") == "running" and
+                            svc.snapshot()[w.name].get("mb_per_s", 0) > 0 for w in workers):
+                        time.sleep(0.02)
+                time.sleep(rnd.uniform(0.2, 1.0))
+                t0 = time.monotonic()
+                trigger.set(True)
+                end = time.monotonic() + 10
+                while time.monotonic() < end and not all(e.record_started_at is not None for e in emus):
+                    time.sleep(0.002)
+                if all(e.record_started_at is not None for e in emus):
+                    out.append(max(e.record_started_at for e in emus) - t0)
+                trigger.set(False)
+                end = time.monotonic() + 10
+                while time.monotonic() < end and not (all(e.record_started_at is None for e in emus) and
+                                                      all(w.state == State.IDLE and not w.shutter_sent for w in workers)):
+                    time.sleep(0.01)
+            return out
+
+        idle = flips(args.flips, False)
+        svc.start()
+        busy = flips(args.flips, True)
+        svc.stop()
+        ctl.request_stop()
+        loop.join(5)
+        ctl.shutdown(stop_recordings=True)
+        svc.close()
+
+        def q(xs, p):
+            xs = sorted(xs)
+            return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))] * 1000 if xs else None
+        return {"flips": args.flips, "idle_p50_ms": round(q(idle, 0.5), 1), "idle_p95_ms": round(q(idle, 0.95), 1),
+                "offload_p50_ms": round(q(busy, 0.5), 1), "offload_p95_ms": round(q(busy, 0.95), 1),
+                "samples": {"idle": len(idle), "offload": len(busy)},
+                "idle_mean_ms": round(statistics.mean(idle) * 1000, 1) if idle else None,
+                "offload_mean_ms": round(statistics.mean(busy) * 1000, 1) if busy else None}
+    finally:
+        for h in clients:
+            h.close()
+        for e in emus:
+            e.close()
+        for m in media:
+            m.close()
+        tmp.cleanup()
+
+
+def mark(ok: bool) -> str:
+    return "ok" if ok else "MISS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.offload", description=__doc__.split("\n")[0])
+    p.add_argument("--rate", type=float, default=4.0, help="MB/s cap per camera (default 4)")
+    p.add_argument("--files", type=int, default=2, help="files per camera (default 2)")
+    p.add_argument("--file-mb", type=float, default=10.0, help="MB per file (default 10)")
+    p.add_argument("--flips", type=int, default=20, help="trigger flips, idle and during the offload (default 20)")
+    p.add_argument("--delay-ms", type=int, default=20, help="emulated camera answer delay (default 20 ms)")
+    p.add_argument("--latency-rate", type=float, default=2.0, help="MB/s per camera during the flips (default 2)")
+    p.add_argument("--latency-file-mb", type=float, default=60.0, help="MB per camera to offload during the flips")
+    p.add_argument("--skip", nargs="*", default=[], choices=("aggregate", "resume", "latency"))
+    args = p.parse_args(argv)
+    results: dict = {"targets": TARGETS, "args": vars(args)}
+    if "aggregate" not in args.skip:
+        a = results["aggregate"] = aggregate(args)
+        print(f"aggregate   4 × {args.rate} MB/s: {a['aggregate_mb_s']} MB/s = {a['fraction_of_4r'] * 100:.0f} % of 4R "
+              f"[{mark(a['fraction_of_4r'] >= TARGETS['aggregate_fraction'] and a['complete'])}]; "
+              f"CPU {a['cpu_percent']} % of a core; peak RSS {a['peak_rss_mb']} MB "
+              f"[{mark(a['peak_rss_mb'] <= TARGETS['rss_mb'])}]")
+    if "resume" not in args.skip:
+        r = results["resume"] = resume(args)
+        print(f"resume      killed mid-offload → {r['refetched_mb_per_camera']} MB fetched again per camera "
+              f"[{mark(r['refetched_mb_per_camera'] <= TARGETS['refetch_mb_per_camera'] and r['complete'])}]"
+              f"{'' if r['complete'] else ' (INCOMPLETE)'}")
+    if "latency" not in args.skip:
+        lat = results["latency"] = latency(args)
+        extra = lat["offload_p95_ms"] - lat["idle_p95_ms"]
+        print(f"trigger→rec p50/p95 idle {lat['idle_p50_ms']}/{lat['idle_p95_ms']} ms, during offload "
+              f"{lat['offload_p50_ms']}/{lat['offload_p95_ms']} ms (p95 {extra:+.1f} ms) "
+              f"[{mark(extra <= TARGETS['p95_extra_ms'])}]")
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
