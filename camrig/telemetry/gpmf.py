@@ -375,7 +375,7 @@ def _parse_stream(strm: Klv, dvnm: str, dvid: Any, out: list[StreamPayload], war
                 elif k.key in ("SIUN", "UNIT"):
                     # One unit per repeat, each ``size`` bytes (README §Complex structures:
                     # SIUN 'c' 3 4 "µT mm mm " is four units); 'c' 4 1 "m/s²" is one.
-                    units = [_text(k.data[i * k.size:(i + 1) * k.size], k.type == "u")
+                    units = [_text(k.data[i * k.size:(i + 1) * k.size], k.type == "u").strip()
                              for i in range(k.repeat)] if k.type in ("c", "u") else _units(v)
                 elif k.key == "SCAL":
                     scal = [float(x) for x in (v if isinstance(v, list) else [v])]
