@@ -127,7 +127,8 @@ def decode_raw(path: Path | str, *, streams: Iterable[str] | None = None) -> Tel
 
 
 def convert_recording(chapters: list[Path], out_dir: Path | None = None, formats: Sequence[str] = ("gpx",), *,
-                      skip_bad_fix: bool = False, streams: Iterable[str] | None = None) -> Result:
+                      skip_bad_fix: bool = False, streams: Iterable[str] | None = None,
+                      name: str | None = None) -> Result:
     """Decode one recording and write ``<first chapter stem>.<fmt>`` for each of ``formats`` into
     ``out_dir`` (default: beside the first chapter).
 
@@ -135,7 +136,10 @@ def convert_recording(chapters: list[Path], out_dir: Path | None = None, formats
     :func:`camrig.telemetry.mp4.group_chapters`), or one ``.bin``/``.raw`` raw GPMF file.
     ``formats``: any of ``gpx``, ``csv``, ``json``. ``skip_bad_fix``: drop GPS samples without a 2D/3D
     fix. ``streams``: decode only these (``GPS``, ``ACCL``, ``GYRO``, FourCCs); GPX/CSV need GPS only,
-    so with ``formats=("gpx",)`` and no ``streams`` only the GPS streams are decoded.
+    so with ``formats=("gpx",)`` and no ``streams`` only the GPS streams are decoded. ``name``: the
+    outputs' stem (default: the first chapter's stem; e.g. ``name="GH010042"`` for the GPMF of
+    ``GH010042.MP4`` fetched over Open GoPro's ``/gopro/media/gpmf`` and saved as
+    ``GH010042.gpmf.bin``).
     Never raises for a bad file: ``Result.error`` says what was wrong (one line), e.g.
     "GH010001.MP4: no GPMF track (no sample description 'gpmd')". Raises ValueError for an empty
     ``chapters`` or an unknown format.
@@ -147,7 +151,10 @@ def convert_recording(chapters: list[Path], out_dir: Path | None = None, formats
         raise ValueError(f"unknown format(s) {', '.join(bad)} (gpx, csv, json)")
     paths = [Path(p) for p in chapters]
     first = paths[0]
-    res = Result(recording=first.stem, chapters=paths)
+    stem = name or first.stem
+    if name is not None and (not name or "/" in name or name in (".", "..")):
+        raise ValueError(f"bad output name {name!r}")
+    res = Result(recording=stem, chapters=paths)
     if streams is None and "json" not in formats:
         streams = ("GPS",)
     try:
@@ -174,7 +181,7 @@ def convert_recording(chapters: list[Path], out_dir: Path | None = None, formats
     directory = Path(out_dir) if out_dir is not None else first.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        res.outputs = write_outputs(tel, directory / first.stem, tuple(formats), skip_bad_fix=skip_bad_fix)
+        res.outputs = write_outputs(tel, directory / stem, tuple(formats), skip_bad_fix=skip_bad_fix)
     except OSError as exc:
         res.error = f"{directory}: cannot write outputs: {exc}"
     return res

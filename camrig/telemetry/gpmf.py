@@ -263,6 +263,11 @@ def _scale(rows: list, scal: list[float], elems: str | None) -> list[tuple]:
     """Divide each numeric element by its SCAL (one for all, or one per element)."""
     if not scal or all(s == 1 for s in scal):
         return [tuple(r) if isinstance(r, tuple) else (r,) for r in rows]
+    if elems is None and rows and all(isinstance(v, int | float) for v in rows[0]):
+        # Simple numeric type (the IMU's bulk): one divisor per element, no per-value checks.
+        width = len(rows[0])
+        divs = [scal[0]] * width if len(scal) == 1 else (scal + [1.0] * width)[:width]
+        return [tuple([v / d for v, d in zip(r, divs, strict=True)]) for r in rows]
     out = []
     for r in rows:
         r = r if isinstance(r, tuple) else (r,)

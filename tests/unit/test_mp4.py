@@ -54,6 +54,42 @@ def test_a_4gib_sparse_mdat_with_64bit_size_is_seeked_over_and_barely_read(tmp_p
     assert path.stat().st_size > 4 << 30
 
 
+def test_video_fill_interleaves_video_samples_around_the_gpmf(tmp_path):
+    """mp4build's realistic layout (the bench's): video samples cover the mdat between GPMF chunks."""
+    path = build_mp4(tmp_path / "v.MP4", [HERO5, HERO6], mdat_size=3 << 20, video_fill=True)
+    track = open_gpmd_track(path)
+    assert [d for _, d in read_samples(track)] == [HERO5, HERO6]
+    moov = path.read_bytes()[path.read_bytes().rindex(b"moov") - 4:]
+    video_stsz = moov[moov.index(b"stsz"):]
+    count = struct.unpack(">I", video_stsz[12:16])[0]
+    assert count >= (3 << 20) // (256 << 10)
+
+
+def test_output_name_for_gpmf_fetched_without_the_video(tmp_path):
+    raw = tmp_path / "GH010042.gpmf.bin"
+    raw.write_bytes(HERO5 + HERO5)
+    res = convert_recording([raw], tmp_path, name="GH010042")
+    assert res.ok and res.outputs["gpx"].name == "GH010042.gpx" and res.gps_points == 36
+    with pytest.raises(ValueError):
+        convert_recording([raw], tmp_path, name="../x")
+
+
+def test_many_tiny_boxes_stop_at_the_cap_with_a_warning(monkeypatch):
+    import camrig.telemetry.mp4 as mp4
+    monkeypatch.setattr(mp4, "MAX_BOXES", 50)
+    data = box(b"free") * 100
+    w: list[GpmfWarning] = []
+    assert len(list(iter_boxes(lambda o, n: data[o:o + n], 0, len(data), source="m", warnings=w))) == 50
+    assert "more than 50 boxes" in w[0].message
+
+
+def test_64bit_size_near_2_to_the_64_is_clamped_not_wrapped():
+    data = struct.pack(">I4sQ", 1, b"mdat", 2 ** 64 - 1) + b"\0" * 32
+    w: list[GpmfWarning] = []
+    boxes = list(iter_boxes(lambda o, n: data[o:o + n], 0, len(data), source="m", warnings=w, top=True))
+    assert [(b.type, b.size) for b in boxes] == [(b"mdat", len(data))] and "runs past" in w[0].message
+
+
 def test_the_track_is_found_by_its_gpmd_description_not_its_position(tmp_path):
     path = build_mp4(tmp_path / "a.MP4", [HERO5], video_track=True)
     assert len(open_gpmd_track(path).samples) == 1
