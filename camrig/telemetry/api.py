@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,8 @@ from camrig.telemetry.track import Payload, Telemetry, decode_payloads, split_ra
 
 __all__ = ["Result", "convert_recording", "decode_recording", "decode_raw", "FORMATS", "RAW_SUFFIXES",
            "VIDEO_SUFFIXES"]
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("gpx", "csv", "json")
 VIDEO_SUFFIXES = (".mp4", ".360")
@@ -140,7 +143,8 @@ def convert_recording(chapters: list[Path], out_dir: Path | None = None, formats
     outputs' stem (default: the first chapter's stem; e.g. ``name="GH010042"`` for the GPMF of
     ``GH010042.MP4`` fetched over Open GoPro's ``/gopro/media/gpmf`` and saved as
     ``GH010042.gpmf.bin``).
-    Never raises for a bad file: ``Result.error`` says what was wrong (one line), e.g.
+    Never raises for a bad file (nor for a bug in the decoder, which is logged with its traceback):
+    ``Result.error`` says what was wrong (one line), e.g.
     "GH010001.MP4: no GPMF track (no sample description 'gpmd')". Raises ValueError for an empty
     ``chapters`` or an unknown format.
     """
@@ -167,6 +171,10 @@ def convert_recording(chapters: list[Path], out_dir: Path | None = None, formats
         return res
     except (Mp4Error, OSError) as exc:
         res.error = f"{first}: {exc}" if str(first) not in str(exc) else str(exc)
+        return res
+    except Exception as exc:  # a decoder bug must not take the offload (or the daemon) down
+        log.exception("telemetry: decoding %s failed", first)
+        res.error = f"{first}: telemetry decoder failed: {exc!r}"
         return res
     res.telemetry = tel
     res.warnings = tel.warnings

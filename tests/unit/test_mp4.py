@@ -103,6 +103,17 @@ def test_a_file_without_gpmd_raises_no_gpmf_track(tmp_path):
     assert not res.ok and "no GPMF track" in res.error and res.outputs == {}
 
 
+def test_a_decoder_bug_is_a_result_error_not_an_exception(tmp_path, monkeypatch):
+    """The offload calls convert_recording in the daemon: an unexpected exception must not escape."""
+    import camrig.telemetry.api as api
+
+    def boom(*a, **k):
+        raise KeyError("bug")
+    monkeypatch.setattr(api, "decode_recording", boom)
+    res = convert_recording([build_mp4(tmp_path / "a.MP4", [HERO5])], tmp_path)
+    assert not res.ok and "telemetry decoder failed" in res.error and "KeyError" in res.error
+
+
 def test_not_an_mp4_at_all_is_an_error_not_a_crash(tmp_path):
     p = tmp_path / "x.MP4"
     p.write_bytes(b"hello world, not a box")
