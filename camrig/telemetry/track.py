@@ -21,9 +21,10 @@ rate, the MP4 track's timing is the clock):
   TYPE/UNIT and matches MAVLink's GPS_RAW_INT (reported; the Karma's flight controller speaks
   MAVLink);
 * raw ``.bin``/``.raw`` GPMF has no ``stts``: a payload is the run of top-level ``DEVC``s up to the
-  next repeat of a device id, and its duration is the gap to the next payload's ``GPSU`` when that
-  is between 0.5 and 2 s, else 1.001 s (the payload duration GoPro's own files use: the MAX
-  sample's stts is 10 × 1001/1000 s).
+  next repeat of a device id, and its duration is the gap from its GPS time to the next payload's
+  (the first GPS9 sample's own time, else ``GPSU``) when that is over 0.05 s and at most 5 s; a
+  payload without one gets the median of the measured gaps, or 1.001 s when there is none (the
+  payload duration GoPro's own files use: the MAX sample's stts is 10 × 1001/1000 s).
 
 Points with latitude = longitude = altitude = 0 are not positions (the receiver had nothing) and
 are dropped, counted in :attr:`Telemetry.empty_points` (gopro2gpx does the same).
@@ -242,22 +243,32 @@ def _fill_raw_timing(decoded: list[tuple[Payload, list[StreamPayload]]], tel: Te
     """Give payloads with duration None a start and duration from their GPSU gaps."""
     if not decoded or all(p.duration is not None for p, _ in decoded):
         return
-    gpsu: list[datetime | None] = []
+    ref: list[datetime | None] = []
     for _, streams in decoded:
-        u = next((parse_gpsu(str(sp.props["GPSU"])) for sp in streams if "GPSU" in sp.props), None)
-        gpsu.append(u)
+        u = None
+        for sp in streams:
+            if sp.key == "GPS9" and sp.samples and len(sp.samples[0]) >= 7:
+                try:
+                    u = gps9_time(float(sp.samples[0][5]), float(sp.samples[0][6]))
+                except (OverflowError, ValueError):
+                    u = None
+                break
+        if u is None:
+            u = next((parse_gpsu(str(sp.props["GPSU"])) for sp in streams if "GPSU" in sp.props), None)
+        ref.append(u)
+    gaps: list[float | None] = []
+    for k in range(len(decoded)):
+        a, b = ref[k], ref[k + 1] if k + 1 < len(ref) else None
+        g = (b - a).total_seconds() if a is not None and b is not None else None
+        gaps.append(g if g is not None and 0.05 < g <= 5.0 else None)
+    known = sorted(g for g in gaps if g is not None)
+    fallback = known[len(known) // 2] if known else DEFAULT_PAYLOAD_S
     t = decoded[0][0].start
     for k, (p, _) in enumerate(decoded):
         if p.duration is not None:
             t = p.start + p.duration
             continue
-        d = DEFAULT_PAYLOAD_S
-        if k + 1 < len(decoded) and gpsu[k] and gpsu[k + 1]:
-            gap = (gpsu[k + 1] - gpsu[k]).total_seconds()  # type: ignore[operator]
-            if 0.5 <= gap <= 2.0:
-                d = gap
-        elif k > 0 and decoded[k - 1][0].duration:
-            d = decoded[k - 1][0].duration or d
+        d = gaps[k] if gaps[k] is not None else fallback
         p.start, p.duration = t, d
         t += d
 

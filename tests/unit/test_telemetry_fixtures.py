@@ -74,6 +74,19 @@ def test_gps_points_match_the_expected_csv_from_gopro2gpx(expected):
             assert abs((p.utc - t).total_seconds()) <= tolerance
 
 
+def test_raw_payloads_are_timed_from_their_gps_times():
+    """A .bin has no stts: each payload lasts until the next one's GPS time (GPS9's own, else
+    GPSU). The HERO11 stream's payloads are 0.5 s apart (GPS9 02.1, 02.6, 03.1…); the last one
+    gets the median gap."""
+    tel = decode_raw(DATA / "gopro2gpx_hero11.gpmf.bin")
+    gps9 = [p for p in tel.gps if p.source == "GPS9"]
+    for p in gps9[:50]:
+        assert p.t == pytest.approx((p.utc - gps9[0].utc).total_seconds(), abs=1e-6)
+    assert tel.duration == pytest.approx(679 * 0.5, abs=1.0)
+    hero5 = decode_raw(DATA / "gopro2gpx_hero05.gpmf.bin")
+    assert hero5.payloads == 34 and hero5.duration == pytest.approx(34.0, abs=0.6)
+
+
 def test_gpmf_parser_max_sample_gives_191_gps5_samples():
     """gpmf-parser's samples/max-heromode.mp4: 191 GPS5 samples, the first at 33.12677, −117.3273436."""
     tel = decode_recording([MAX])
