@@ -181,6 +181,11 @@ def test_streams_option_limits_json(tmp_path):
     res = convert_recording([MAX], tmp_path, formats=("json",), streams=["GPS", "GYRO"])
     doc = json.loads(res.outputs["json"].read_text())
     assert set(doc["streams"]) == {"GPS5", "GYRO"}
+    gyro = doc["streams"]["GYRO"]
+    assert gyro["units"] == ["rad/s"] and isinstance(gyro["stmp_us"], int) and isinstance(gyro["tsmp"], int)
+    assert len(gyro["samples"][0]) == 4  # t, z, x, y
+    assert doc["hilights_s"] == [] and doc["hilights_raw"] == []  # MAX: HMMT count 0, empty HLMT device
+    assert doc["camera_clock_start"] == "2019-11-18T15:45:32Z" and doc["gps_start_utc"] == "2019-11-18T23:45:14Z"
 
 
 def test_sync_table_gps_start_camera_clock_fallback_and_offsets(tmp_path):
@@ -199,3 +204,19 @@ def test_sync_table_gps_start_camera_clock_fallback_and_offsets(tmp_path):
         ("front", 0.0, "gps"), ("rear", 6.0, "camera_clock"), ("roof", None, None)]
     assert sync_table([])["reference"] is None
     assert camera_clock_utc(None) is None
+
+
+def test_hlmt_highlights_device_entries_are_reported_raw():
+    """udta/GPMF's HLMT device (layout unverified): any KLV in it beyond DVID/DVNM comes back raw."""
+    import struct
+
+    from camrig.telemetry.api import _hilights_from_udta
+    from tests.mp4build import gpmf_klv as klv
+    body = klv(b"DVID", b"F", 4, 1, b"HLMT") + klv(b"DVNM", b"c", 1, 10, b"Highlights") + \
+        klv(b"MANL", b"L", 4, 2, struct.pack(">2I", 12345, 67890))
+    dev = klv(b"DEVC", 0, 4, len(body) // 4, body)
+    other = klv(b"DEVC", 0, 4, 3, klv(b"DVID", b"L", 4, 1, b"\0\0\0\1"))
+    warnings: list = []
+    assert _hilights_from_udta(other + dev, "x.MP4", warnings) == [
+        {"key": "MANL", "type": "L", "values": [(12345,), (67890,)]}]
+    assert warnings == []
