@@ -268,7 +268,8 @@ def _fill_raw_timing(decoded: list[tuple[Payload, list[StreamPayload]]], tel: Te
         if p.duration is not None:
             t = p.start + p.duration
             continue
-        d = gaps[k] if gaps[k] is not None else fallback
+        gap = gaps[k]
+        d = gap if gap is not None else fallback
         p.start, p.duration = t, d
         t += d
 

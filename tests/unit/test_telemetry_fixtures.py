@@ -171,8 +171,12 @@ def test_cli_converts_what_it_can_and_exits_1_for_a_file_without_gpmf(tmp_path, 
     assert sorted(p.name for p in folder.iterdir() if p.suffix in (".gpx", ".csv", ".json")) == [
         "GH010001.csv", "GH010001.gpx", "GH010001.json", "hero5.csv", "hero5.gpx", "hero5.json"]
     assert "382 GPS points" in out  # two chapters joined
-    rc = cli.main(["telemetry", str(folder / "GH010001.MP4"), "-o", str(tmp_path / "o"), "--streams", "GPS"])
+    rc = cli.main(["telemetry", str(folder / "GH010001.MP4"), "-o", str(tmp_path / "o"), "--streams", "GPS",
+                   "--sync", str(tmp_path / "sync.json")])
     assert rc == 0 and (tmp_path / "o" / "GH010001.gpx").exists()
+    table = json.loads((tmp_path / "sync.json").read_text())
+    assert [(r["camera"], r["recording"], r["source"], r["offset_s"]) for r in table["recordings"]] == [
+        ("100GOPRO", "GH010001", "gps", 0.0)]
     assert cli.main(["telemetry", str(tmp_path / "missing.MP4")]) == 1
     assert cli.main(["telemetry", str(MAX), "--format", "kml"]) == 2
 
