@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test lint unit e2e bench soak system-test clean venv sdk-venv
+.PHONY: demo test lint unit e2e bench bench-telemetry soak system-test clean venv sdk-venv
 
 # The pins come from the requirements files (what the Pi install uses too); then the project
 # itself, editable, for the `gopro-manager` command (python gopro_manager.py needs no install).
@@ -53,6 +53,11 @@ soak: $(VENV)/.installed
 # Prints a table, writes bench/results.json; BENCH_ARGS="--flips 10 --skip baseline" for a quick look.
 bench: $(VENV)/.installed
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.telemetry $(TELEMETRY_BENCH_ARGS)
+
+# Telemetry alone (no root, ~30 s): GPMF → GPX on a sparse 4 GB MP4, against ffmpeg when installed.
+bench-telemetry: $(VENV)/.installed
+	$(PY) -m bench.telemetry $(TELEMETRY_BENCH_ARGS)
 
 # System test (root, ~1 min; ~2 more the first time: debootstrap, cached in
 # /var/cache/gopro-manager-systemtest): the hardened unit under a real systemd

@@ -265,6 +265,11 @@ def cmd_demo(args) -> int:
     return run_demo(args.demo_args)
 
 
+def cmd_telemetry(args) -> int:
+    from camrig.telemetry.cli import run
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``) and run the command; returns the exit status
     (0 ok, 1 failed, 78 config error, 130 interrupted). argparse exits 2 on a usage error."""
@@ -285,11 +290,14 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="a mixed rig of emulated cameras (HERO7, HERO12, HERO9 over BLE, "
                                          "HERO11 over USB), trigger on and off")
     p_demo.add_argument("demo_args", nargs=argparse.REMAINDER)
+    from camrig.telemetry.cli import add_parser as add_telemetry_parser  # issue 11
+    add_telemetry_parser(sub)
     args = parser.parse_args(argv)
     command = args.command or "run"
     if command == "status" and not hasattr(args, "json"):
         args.json, args.status_path = False, None
-    handler = {"run": cmd_run, "status": cmd_status, "check": cmd_check, "demo": cmd_demo}[command]
+    handler = {"run": cmd_run, "status": cmd_status, "check": cmd_check, "demo": cmd_demo,
+               "telemetry": cmd_telemetry}[command]
     try:
         return handler(args)
     except ConfigError as exc:
