@@ -246,7 +246,7 @@ def parse_command(payload: bytes) -> tuple[str, tuple[str, ...], Any]:
     except UnicodeDecodeError:
         raise CommandError("command is not UTF-8 text") from None
     cmd_id: Any = None
-    if text.startswith("{"):
+    if text.startswith(("{", "[")):
         try:
             obj = json.loads(text)
         except ValueError as exc:
