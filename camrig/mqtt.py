@@ -229,12 +229,13 @@ def state_messages(car: str, snapshot: Mapping[str, Any], *, commands: bool) -> 
     return out
 
 
-def parse_command(payload: bytes) -> tuple[str, tuple[str, ...], Any]:
-    """A command message: ``(name, args, id)``.
+def parse_command(payload: bytes) -> tuple[str, tuple[str, ...], dict, Any]:
+    """A command message: ``(name, args, options, id)``.
 
-    Plain text ``record on`` (words split on white space, lower-cased), or a JSON object
-    ``{"command": str, "args": [str, ...] | str, "id": str | int}`` (``args`` and ``id``
-    optional; ``id`` is echoed in the answer, at most 64 characters).
+    Plain text ``record on`` (words split on white space, lower-cased), or a JSON object, the
+    control socket's request plus an id: ``{"command": str, "args": [str, ...] | str,
+    "options": {...}, "id": str | int}`` (``args``, ``options`` and ``id`` optional; ``id`` is
+    echoed in the answer, at most 64 characters).
 
     :raises CommandError: empty, longer than :data:`MAX_COMMAND_BYTES`, not UTF-8, JSON that is
         not such an object, or a command the broker may not send (:data:`REMOTE_COMMANDS`).
@@ -246,6 +247,7 @@ def parse_command(payload: bytes) -> tuple[str, tuple[str, ...], Any]:
     except UnicodeDecodeError:
         raise CommandError("command is not UTF-8 text") from None
     cmd_id: Any = None
+    options: dict = {}
     if text.startswith(("{", "[")):
         try:
             obj = json.loads(text)
@@ -262,6 +264,9 @@ def parse_command(payload: bytes) -> tuple[str, tuple[str, ...], Any]:
             args = args.split()
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             raise CommandError('"args" must be a list of strings')
+        options = obj.get("options") or {}
+        if not isinstance(options, dict):
+            raise CommandError('"options" must be an object')
         name, argv = obj["command"].strip().lower(), tuple(a.strip().lower() for a in args)
     else:
         words = text.split()
@@ -270,7 +275,7 @@ def parse_command(payload: bytes) -> tuple[str, tuple[str, ...], Any]:
         name, argv = words[0].lower(), tuple(w.lower() for w in words[1:])
     if name not in REMOTE_COMMANDS:
         raise CommandError(f"command {name!r} is not taken over MQTT; these are: {', '.join(REMOTE_COMMANDS)}")
-    return name, argv, cmd_id
+    return name, argv, options, cmd_id
 
 
 def _answer(result: Mapping[str, Any], cmd_id: Any) -> bytes:
@@ -407,13 +412,14 @@ class MqttPublisher:
             return
         cmd_id = None
         try:
-            name, args, cmd_id = parse_command(message.payload)
+            name, args, options, cmd_id = parse_command(message.payload)
             if not self.cfg.commands:
                 raise CommandError("commands over MQTT are disabled on this car (MQTT_COMMANDS = False in its "
                                    "config); only the car's own control socket takes them")
             if self._post is None:
                 raise CommandError("the daemon is not taking commands yet")
-            cmd = Command(name, args, source="remote", on_reply=functools.partial(self._reply, cmd_id))
+            cmd = Command(name, args, source="remote", options=options,
+                          on_reply=functools.partial(self._reply, cmd_id))
         except CommandError as exc:
             log.info("MQTT: command refused: %s", exc)
             self._queue_reply(Result(self._guess_name(message.payload), False, str(exc)).as_dict(), cmd_id)

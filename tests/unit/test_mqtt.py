@@ -178,13 +178,15 @@ def test_home_assistant_discovery():
 # --- commands ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("payload,expected", [
-    (b"record on", ("record", ("on",), None)),
-    (b"  RECORD  Auto\n", ("record", ("auto",), None)),
-    (b"mark", ("mark", (), None)),
-    (b"offload start", ("offload", ("start",), None)),
-    (b'{"command": "record", "args": ["off"], "id": "pit-42"}', ("record", ("off",), "pit-42")),
-    (b'{"command": "offload", "args": "stop", "id": 7}', ("offload", ("stop",), 7)),
-    (b'{"command": "mark"}', ("mark", (), None)),
+    (b"record on", ("record", ("on",), {}, None)),
+    (b"  RECORD  Auto\n", ("record", ("auto",), {}, None)),
+    (b"mark", ("mark", (), {}, None)),
+    (b"offload start", ("offload", ("start",), {}, None)),
+    (b'{"command": "record", "args": ["off"], "id": "pit-42"}', ("record", ("off",), {}, "pit-42")),
+    (b'{"command": "offload", "args": "stop", "id": 7}', ("offload", ("stop",), {}, 7)),
+    (b'{"command": "offload", "args": ["start"], "options": {"cameras": ["front"]}}',
+     ("offload", ("start",), {"cameras": ["front"]}, None)),
+    (b'{"command": "mark"}', ("mark", (), {}, None)),
 ])
 def test_parse_command(payload, expected):
     assert parse_command(payload) == expected
@@ -199,6 +201,7 @@ def test_parse_command(payload, expected):
     (b'["record"]', "object"),
     (b'{"command": "record", "args": [1]}', "list of strings"),
     (b'{"command": "mark", "id": true}', '"id"'),
+    (b'{"command": "mark", "options": [1]}', '"options"'),
     (b"mark " + b"x" * 5000, "at most 4096"),
 ])
 def test_bad_commands_are_refused(payload, words):
