@@ -104,6 +104,7 @@ class Broker:
         argv = [MOSQUITTO, "-c", str(self.dir / "mosquitto.conf")]
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns, *argv]
+        seen = len(self.log())            # a restart appends to the same log: look past the old lines
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -113,7 +114,7 @@ class Broker:
                                    f"{self.log()}")
             if self.netns is None and self._accepts():
                 return self
-            if self.netns is not None and "running" in self.log():
+            if self.netns is not None and " running" in self.log()[seen:]:
                 return self
             time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout} s: {self.log()}")
