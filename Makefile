@@ -47,8 +47,11 @@ soak: $(VENV)/.installed
 # Benchmark (root, ~8 min, not part of `make test`): trigger → recording for 1–8 emulated cameras,
 # skew, recovery, wake, CPU/RSS, and the original sequential handling as a baseline.
 # Prints a table, writes bench/results.json; BENCH_ARGS="--flips 10 --skip baseline" for a quick look.
+# Then the MQTT part (~4 min, needs mosquitto; bench/mqtt.py): trigger → recording with the broker up,
+# down and blackholed, and 20 daemons × 8 cameras against one broker; writes bench/results-mqtt.json.
 bench: $(VENV)/.installed
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.mqtt $(MQTT_BENCH_ARGS)
 
 # System test (root, ~1 min; ~2 more the first time: debootstrap, cached in
 # /var/cache/gopro-manager-systemtest): the hardened unit under a real systemd
