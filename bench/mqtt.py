@@ -13,7 +13,7 @@ package ``mosquitto``) and, for part 1, root (network namespaces).
 2. **Scale**: ``--cars`` (20) daemons × ``--cameras`` (8) cameras simulated in this one process
    through the same code as the daemon (one :class:`camrig.mqtt.MqttPublisher` per car, behind
    :class:`camrig.publishers.Publishers`, fed a snapshot every ``CYCLE_SECONDS`` (1 s) like the
-   controller, ``MQTT_MIN_INTERVAL`` 1 s) against one mosquitto on loopback. Each camera changes
+   controller, ``MQTT_MIN_INTERVAL`` 0.5 s, the default) against one mosquitto on loopback. Each camera changes
    state (recording ↔ idle, battery) at random, on average every ``--change-every`` s; a pit
    subscriber on ``gopro-manager/#`` takes every message. Reported: messages/s the broker
    delivered, the broker's CPU (% of one core, /proc/PID/stat), and the delay from a camera's
@@ -126,7 +126,8 @@ def base_free_port() -> int:
 class Car:
     """One simulated daemon: ``cameras`` rows, a 1 s cycle handing the snapshot to its publishers."""
 
-    def __init__(self, k: int, cameras: int, broker: Broker, rng: random.Random, cycle: float):
+    def __init__(self, k: int, cameras: int, broker: Broker, rng: random.Random, cycle: float,
+                 min_interval: float):
         self.name = f"car{k}"
         self.rng = rng
         self.cycle = cycle
@@ -137,7 +138,7 @@ class Car:
         #: (camera, bench_changed_at) → monotonic time the first snapshot carrying that change was handed over
         self.handed: dict[tuple[str, float], float] = {}
         cfg = MqttConfig(host=broker.host, port=broker.port, tls=False, car=self.name, username="bench",
-                         password_file=None, min_interval=1.0)
+                         password_file=None, min_interval=min_interval)
         self.publisher = MqttPublisher(cfg, client_id=f"bench-{self.name}-{os.getpid()}", start=False)
         self.publisher.client.username_pw_set("bench", USERS["bench"])   # the ACL's bench user
         self.publisher.start()
@@ -172,7 +173,7 @@ def run_scale(args, rng) -> dict:
     try:
         pit = Subscriber(broker, "bench", ("gopro-manager/+/+/state",), client_id=f"bench-pit-{os.getpid()}")
         for k in range(1, args.cars + 1):
-            cars.append(Car(k, args.cameras, broker, random.Random(rng.random()), args.cycle))
+            cars.append(Car(k, args.cameras, broker, random.Random(rng.random()), args.cycle, args.min_interval))
         base.progress("scale: waiting for every car to connect")
         deadline = time.monotonic() + 30
         while not all(c.publisher.connected for c in cars) and time.monotonic() < deadline:
@@ -231,7 +232,7 @@ def run_scale(args, rng) -> dict:
         elapsed = t1 - t0
         result = {
             "cars": args.cars, "cameras_per_car": args.cameras, "cars_connected": connected,
-            "change_every_s": args.change_every, "window_s": round(elapsed, 1),
+            "change_every_s": args.change_every, "min_interval_s": args.min_interval, "window_s": round(elapsed, 1),
             "camera_messages_per_s": round(len(window_msgs) / elapsed, 1),
             "published_total": published, "held_by_min_interval": held, "mailbox_skipped": skipped,
             "broker_cpu_pct": round(100 * (cpu1 - cpu0) / elapsed, 1),
@@ -265,7 +266,8 @@ def render(results: dict) -> str:
     if s:
         c, p = s["change_to_subscriber"], s["snapshot_to_subscriber"]
         lines += [f"  scale: {s['cars']} cars × {s['cameras_per_car']} cameras ({s['cars_connected']} connected), "
-                  f"a change per camera every {s['change_every_s']:g} s on average, {s['window_s']} s:",
+                  f"a change per camera every {s['change_every_s']:g} s on average, MQTT_MIN_INTERVAL "
+                  f"{s.get('min_interval_s')} s, {s['window_s']} s:",
                   f"    camera state messages delivered: {s['camera_messages_per_s']}/s; broker CPU "
                   f"{s['broker_cpu_pct']}% of one core (simulator {s['simulator_cpu_pct']}%)",
                   f"    change → subscriber, ms: p50 {c.get('p50')} p95 {c.get('p95')} max {c.get('max')} "
@@ -284,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--change-every", type=float, default=5.0, help="mean seconds between one camera's changes (5)")
     p.add_argument("--cycle", type=float, default=1.0, help="simulated CYCLE_SECONDS (1)")
     p.add_argument("--window", type=float, default=30.0, help="scale measuring window, s (30)")
+    p.add_argument("--min-interval", type=float, default=0.5, help="MQTT_MIN_INTERVAL of the simulated cars (0.5)")
     p.add_argument("--skip", nargs="*", default=[], choices=("conditions", "scale"))
     p.add_argument("--seed", type=int, default=5)
     p.add_argument("--prefix", default=f"gmq{os.getpid()}", help="namespace prefix")

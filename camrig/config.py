@@ -651,7 +651,7 @@ class MqttConfig:
     username: str | None = None
     password_file: str | None = None
     ca_file: str | None = None
-    min_interval: float = 1.0
+    min_interval: float = 0.5
     commands: bool = False
 
     @property
@@ -719,7 +719,7 @@ def check_mqtt(values: Mapping[str, Any], err) -> MqttConfig | None:
     if not isinstance(car, str) or not CAR_NAME_RE.match(car):
         raise err("CAR_NAME", "must be 1-32 letters, digits, '_' or '-', starting with a letter or digit "
                   "(it is a topic level: no '/', '+', '#')", car)
-    min_interval = _number(0.0, 3600.0)("MQTT_MIN_INTERVAL", values.get("MQTT_MIN_INTERVAL", 1.0), err)
+    min_interval = _number(0.0, 3600.0)("MQTT_MIN_INTERVAL", values.get("MQTT_MIN_INTERVAL", 0.5), err)
     commands = values.get("MQTT_COMMANDS", False)
     if not isinstance(commands, bool):
         raise err("MQTT_COMMANDS", "must be True or False", commands)

@@ -49,6 +49,7 @@ import functools
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -193,8 +194,7 @@ def discovery_messages(car: str, snapshot: Mapping[str, Any], *, commands: bool)
 
     def add(component, object_id, name, device, extra):
         out[f"{DISCOVERY_PREFIX}/{component}/{node}/{object_id}/config"] = {
-            "name": name, "unique_id": f"{node}_{object_id}", "object_id": f"{node}_{object_id}",
-            "device": device, "availability_topic": avail, **extra}
+            "name": name, "unique_id": f"{node}_{object_id}", "device": device, "availability_topic": avail, **extra}
 
     car_dev = _device(car)
     for component, key, name, template, extra in CAR_ENTITIES:
@@ -362,6 +362,7 @@ class MqttPublisher:
         self.client.max_queued_messages_set(256)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_message = self._on_message
         if start:
             self.start()
@@ -400,6 +401,13 @@ class MqttPublisher:
             self._connected.set()
             for topic, payload in self._latest.items():
                 self._send(topic, payload)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        """paho calls this inside its ``except OSError`` around a failed (re)connect (refused,
+        unreachable, TLS certificate not trusted): the exception in flight says why."""
+        why = sys.exc_info()[1]
+        self._log.warning("MQTT: cannot connect to %s: %s; retrying with back-off", self.cfg.url,
+                          why or "connection failed")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self._connected.clear()

@@ -64,7 +64,9 @@ class Broker:
     ``netns``: run it inside that network namespace (``ip netns exec``; root only).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, *, netns: str | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, *, netns: str | None = None,
+                 tls: bool = False):
+        self.tls = tls
         self.host = host
         self.port = port or free_port(host if netns is None else "127.0.0.1")
         self.netns = netns
@@ -74,7 +76,27 @@ class Broker:
         self.log_path = self.dir / "mosquitto.log"
         self._write_files()
 
+    def _make_certificates(self) -> None:
+        """A CA (``ca.pem``) and a server certificate for ``self.host`` (subjectAltName IP) signed by
+        it, with the ``openssl`` CLI; plus ``other-ca.pem``, a CA that signed nothing here."""
+        d = self.dir
+
+        def ssl(*argv):
+            subprocess.run(["openssl", *argv], check=True, capture_output=True, cwd=d)
+        for name in ("ca", "other-ca"):
+            ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN=gm test {name}",
+                "-keyout", f"{name}.key", "-out", f"{name}.pem")
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={self.host}", "-keyout", "server.key",
+            "-out", "server.csr")
+        (d / "san.ext").write_text(f"subjectAltName=IP:{self.host}\n")
+        ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "san.ext", "-out", "server.pem")
+        self.ca_file = str(d / "ca.pem")
+        self.other_ca_file = str(d / "other-ca.pem")
+
     def _write_files(self) -> None:
+        if self.tls:
+            self._make_certificates()
         passwd = self.dir / "passwd"
         for i, (user, password) in enumerate(USERS.items()):
             subprocess.run([MOSQUITTO_PASSWD, *(["-c"] if i == 0 else []), "-b", str(passwd), user, password],
@@ -83,6 +105,8 @@ class Broker:
         me = pwd.getpwuid(os.geteuid()).pw_name
         (self.dir / "mosquitto.conf").write_text(
             f"listener {self.port} {self.host}\n"
+            + (f"cafile {self.dir / 'ca.pem'}\ncertfile {self.dir / 'server.pem'}\nkeyfile {self.dir / 'server.key'}\n"
+               if self.tls else "") +
             "allow_anonymous false\n"
             f"password_file {passwd}\n"
             f"acl_file {self.dir / 'acl'}\n"
@@ -186,6 +210,8 @@ class Subscriber:
         self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311,
                                   client_id=client_id or f"test-{user}-{os.getpid()}-{id(self)}")
         self.client.username_pw_set(user, USERS.get(user) if password is None else password)
+        if broker.tls:
+            self.client.tls_set(ca_certs=broker.ca_file)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe

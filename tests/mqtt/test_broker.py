@@ -8,6 +8,7 @@ rig. Skipped, saying why, without mosquitto."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from camrig.mqtt import MqttPublisher
 from camrig.systemd import Notifier
 from tests.fakes import FlipTrigger
 from tests.fakes import FollowingWorker as Worker
-from tests.mqtt.broker import Subscriber
+from tests.mqtt.broker import Broker, Subscriber
 from tests.polling import eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -254,3 +255,31 @@ def test_broker_killed_and_restarted_state_published_again(broker, password_file
     assert later.wait_for(is_state("gopro-manager/car1/rear/state", recording=True))[3] is True
     back.wait_for(lambda m: m[1] == "gopro-manager/car1/availability" and m[2] == b"online")
     assert d.mqtt.connects >= 2
+
+
+def test_tls_with_the_ca_file_and_an_untrusted_broker_refused(needs_mosquitto, password_file, subscribers, caplog):
+    """mqtts: the broker's certificate is checked against MQTT_CA_FILE (and its host name): with
+    the right CA the state flows; with a CA that did not sign it, no connection, the reason is
+    logged, and nothing is sent."""
+    caplog.set_level(logging.INFO)
+    broker = Broker(tls=True).start()
+    try:
+        pit = subscribers(broker)
+        good = MqttConfig(host=broker.host, port=broker.port, tls=True, car="car1", username="car1",
+                          password_file=password_file("car1"), ca_file=broker.ca_file, min_interval=0.0)
+        pub = MqttPublisher(good)
+        try:
+            assert eventually(lambda: pub.connected)
+            pub.publish({"wanted": False, "wanted_by": [], "cameras": [{"name": "front", "state": "idle"}]})
+            pit.wait_for(is_state("gopro-manager/car1/front/state", state="idle"))
+        finally:
+            pub.close()
+        bad = MqttPublisher(dataclasses.replace(good, ca_file=broker.other_ca_file), client_id="gm-untrusted")
+        try:
+            assert eventually(lambda: any("cannot connect" in r.getMessage() and "certificate" in r.getMessage()
+                                          for r in caplog.records))
+            assert not bad.connected
+        finally:
+            bad.close()
+    finally:
+        broker.close()

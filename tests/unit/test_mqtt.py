@@ -58,7 +58,7 @@ def test_urls_ports_tls_and_user(tmp_path):
     assert cfg.url == "mqtts://car7@broker.local:8883"
     plain = mqtt_config(tmp_path, MQTT_URL="mqtt://10.0.0.2", CAR_NAME="c")
     assert (plain.port, plain.tls, plain.username, plain.commands, plain.min_interval) == \
-        (1883, False, None, False, 1.0)
+        (1883, False, None, False, 0.5)
     assert mqtt_config(tmp_path, MQTT_URL="mqtt://h:1884", CAR_NAME="c").port == 1884
     assert read_password(str(pw)) == "s3cret"
 
