@@ -51,9 +51,12 @@ soak: $(VENV)/.installed
 # Benchmark (root, ~8 min, not part of `make test`): trigger → recording for 1–8 emulated cameras,
 # skew, recovery, wake, CPU/RSS, and the original sequential handling as a baseline.
 # Prints a table, writes bench/results.json; BENCH_ARGS="--flips 10 --skip baseline" for a quick look.
+# Then the MQTT part (~4 min, needs mosquitto; bench/mqtt.py): trigger → recording with the broker up,
+# down and blackholed, and 20 daemons × 8 cameras against one broker; writes bench/results-mqtt.json.
 bench: $(VENV)/.installed
 	$(PY) -m bench $(BENCH_ARGS)
 	$(PY) -m bench.telemetry $(TELEMETRY_BENCH_ARGS)
+	$(PY) -m bench.mqtt $(MQTT_BENCH_ARGS)
 
 # Telemetry alone (no root, ~30 s): GPMF → GPX on a sparse 4 GB MP4, against ffmpeg when installed.
 bench-telemetry: $(VENV)/.installed

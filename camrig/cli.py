@@ -132,8 +132,12 @@ def cmd_run(args) -> int:
         log.error("carrying on with the trigger file %s only", config.trigger_path)
         trigger = FileTrigger(config.trigger_path)
 
+    from camrig.mqtt import build_publisher  # issue 15: None without MQTT_URL
+    mqtt = build_publisher(config.mqtt)
     controller = Controller(config, workers, trigger, notifier, reload=lambda: _load(args),
-                            assembly=assembly)
+                            assembly=assembly, publishers=[mqtt] if mqtt else [])
+    if mqtt:
+        mqtt.attach(controller.post)
     # Signal handlers only post a command (camrig/commands.py); the controller's loop runs it.
     signal.signal(signal.SIGTERM, lambda *_: controller.request_stop("SIGTERM"))
     signal.signal(signal.SIGINT, lambda *_: controller.request_stop("SIGINT"))
