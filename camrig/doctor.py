@@ -122,7 +122,8 @@ def bluez_devices(adapter: str = "hci0", *, bus: str = "SYSTEM", timeout: float 
         except DBusErrorResponse as exc:
             name = exc.name or ""
             if name in ("org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner"):
-                raise BluezUnavailable("not-running", "BlueZ is not running (org.bluez is not on the system bus)") from None
+                raise BluezUnavailable("not-running",
+                                       "BlueZ is not running (org.bluez is not on the system bus)") from None
             if name == "org.freedesktop.DBus.Error.AccessDenied":
                 raise BluezUnavailable("denied", f"permission denied asking BlueZ ({exc})") from None
             raise BluezUnavailable("error", f"BlueZ answered {exc}") from None
@@ -237,7 +238,7 @@ class Doctor:
             return [Finding(item, FAIL, f"FAIL no pin factory: {detail}", "install one (see above)")]
         out = [Finding(item, OK, f"pin factory {factory} ({detail})")]
         try:
-            from gpiozero import DigitalInputDevice, Device
+            from gpiozero import Device, DigitalInputDevice
             pf = make_pin_factory(cfg.gpio_pin_factory) if cfg.gpio_pin_factory else Device._default_pin_factory()
             try:
                 DigitalInputDevice(cfg.gpio_bcm_pin, pin_factory=pf).close()
@@ -318,9 +319,11 @@ class Doctor:
         readable = ((st.st_uid == user.pw_uid and mode & 0o400) or (st.st_gid == user.pw_gid and mode & 0o040)
                     or mode & 0o004)
         if not readable:
-            return Finding("config file", FAIL, f"FAIL {where}: the service user {self.service_user} cannot read it", fix)
+            return Finding("config file", FAIL,
+                           f"FAIL {where}: the service user {self.service_user} cannot read it", fix)
         if st.st_uid not in (0, user.pw_uid) or mode & 0o022:
-            return Finding("config file", FAIL, f"FAIL {where}: writable by others than root (the daemon refuses it)", fix)
+            return Finding("config file", FAIL,
+                           f"FAIL {where}: writable by others than root (the daemon refuses it)", fix)
         note = "" if os.path.realpath(path) == SERVICE_CONFIG else f" (the service reads {SERVICE_CONFIG}, not this)"
         return Finding("config file", OK, f"ok: {where}{note}")
 
@@ -344,7 +347,8 @@ class Doctor:
         dev = self.sysfs / cam.iface
         if not dev.exists():
             here = sorted(p.name for p in self.sysfs.iterdir() if p.name != "lo") if self.sysfs.is_dir() else []
-            return [Finding("adapter", FAIL, f"FAIL {cam.iface} not found (interfaces here: {', '.join(here) or 'none'})",
+            return [Finding("adapter", FAIL,
+                            f"FAIL {cam.iface} not found (interfaces here: {', '.join(here) or 'none'})",
                             f"plug in {cam.name}'s Wi-Fi adapter; 'gopro_manager.py discover' lists the adapters "
                             "and pins their names")]
         try:

@@ -399,8 +399,9 @@ def uninstall_check(c: Container) -> str:
     """``install.sh --uninstall``: everything gone but the config and the state directory."""
     c.sh("touch", "/var/lib/gopro-manager/footage-kept.mp4")
     install_sh(c, "--uninstall")
-    for path in ("/etc/systemd/system/gopro-manager.service", "/opt/gopro-manager", "/etc/sysusers.d/gopro-manager.conf",
-                 "/etc/tmpfiles.d/gopro-manager.conf", "/etc/udev/rules.d/60-gopro-manager-gpio.rules"):
+    for path in ("/etc/systemd/system/gopro-manager.service", "/opt/gopro-manager",
+                 "/etc/sysusers.d/gopro-manager.conf", "/etc/tmpfiles.d/gopro-manager.conf",
+                 "/etc/udev/rules.d/60-gopro-manager-gpio.rules"):
         assert c.sh("test", "-e", path, check=False).returncode != 0, f"{path} is still there"
     assert c.sh("getent", "passwd", "gopro-manager", check=False).returncode != 0, "the user is still there"
     c.sh("test", "-f", "/etc/gopro-manager/config.py")
