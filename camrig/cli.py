@@ -184,6 +184,11 @@ def cmd_check(args) -> int:
     return run_check(_load(args), as_json=getattr(args, "json", False))
 
 
+def cmd_discover(args) -> int:
+    from camrig.discover import cmd_discover as run
+    return run(args)
+
+
 def cmd_demo(args) -> int:
     from camrig.emulator.demo import run_demo
     return run_demo(args.demo_args)
@@ -209,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                              help="doctor: the config, the Pi's setup (adapters, BLE bonds, GPIO, clock, unit) "
                                   "and each camera once")
     p_check.add_argument("--json", action="store_true", help="one JSON object for scripts")
+    from camrig.discover import add_parser as add_discover_parser  # issue 14: discover
+    add_discover_parser(sub)
     p_demo = sub.add_parser("demo", help="a mixed rig of emulated cameras (HERO7, HERO12, HERO9 over BLE, "
                                          "HERO11 over USB), trigger on and off")
     p_demo.add_argument("demo_args", nargs=argparse.REMAINDER)
@@ -216,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     if command == "status" and not hasattr(args, "json"):
         args.json, args.status_path = False, None
-    handler = {"run": cmd_run, "status": cmd_status, "check": cmd_check, "demo": cmd_demo}[command]
+    handler = {"run": cmd_run, "status": cmd_status, "check": cmd_check, "demo": cmd_demo,
+               "discover": cmd_discover}[command]
     try:
         return handler(args)
     except ConfigError as exc:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import pytest
 from camrig.config import config_from_mapping
 from camrig.doctor import FAIL, OK, SKIP, WARN, BluezUnavailable, Doctor, Finding, bluez_devices, run_check
 from camrig.emulator.legacy_gopro import LegacyGoPro
+from tests.bluez_fake import FakeBluez, dbus_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 BT = "D4:D9:19:9A:4C:7B"
@@ -131,56 +130,8 @@ def test_no_bt_mac_no_bond_line(tmp_path):
 
 @pytest.fixture
 def private_bus(tmp_path):
-    """A dbus-daemon of our own (session configuration) → its address."""
-    daemon = shutil.which("dbus-daemon")
-    if daemon is None:
-        pytest.skip("dbus-daemon is not installed")
-    address = f"unix:path={tmp_path}/bus"
-    proc = subprocess.Popen([daemon, "--session", "--nofork", f"--address={address}", "--print-address"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("unix:"), line
+    with dbus_daemon(tmp_path) as address:
         yield address
-    finally:
-        proc.terminate()
-        proc.wait(5)
-
-
-class FakeBluez:
-    """org.bluez on ``address``: answers GetManagedObjects with ``objects``, or the error ``error``."""
-
-    def __init__(self, address: str, objects: dict, error: str | None = None):
-        from jeepney.bus_messages import message_bus
-        from jeepney.io.blocking import open_dbus_connection
-        self.conn = open_dbus_connection(bus=address)
-        self.conn.send_and_get_reply(message_bus.RequestName("org.bluez"), timeout=5)
-        self.objects, self.error = objects, error
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        from jeepney import MessageType, new_error, new_method_return
-        from jeepney.low_level import HeaderFields
-        while not self.stop.is_set():
-            try:
-                msg = self.conn.receive(timeout=0.1)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if msg.header.message_type != MessageType.method_call:
-                continue
-            if msg.header.fields.get(HeaderFields.member) == "GetManagedObjects" and self.error is None:
-                self.conn.send(new_method_return(msg, "a{oa{sa{sv}}}", (self.objects,)))
-            else:
-                self.conn.send(new_error(msg, self.error or "org.freedesktop.DBus.Error.UnknownMethod"))
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(2)
-        self.conn.close()
 
 
 def test_bluez_devices_reads_paired_and_trusted(private_bus):
