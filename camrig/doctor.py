@@ -128,7 +128,8 @@ def bluez_devices(adapter: str = "hci0", *, bus: str = "SYSTEM", timeout: float 
                 raise BluezUnavailable("denied", f"permission denied asking BlueZ ({exc})") from None
             raise BluezUnavailable("error", f"BlueZ answered {exc}") from None
         except TimeoutError:
-            raise BluezUnavailable("error", f"BlueZ did not answer within {timeout:g} s") from None
+            raise BluezUnavailable("not-running", f"BlueZ did not answer within {timeout:g} s (bluetooth.service "
+                                   "not running, or no Bluetooth adapter)") from None
     finally:
         conn.close()
     prefix = f"/org/bluez/{adapter}/dev_"

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -567,6 +568,38 @@ def run_mode(suite: str, mode: str, base: Path, wheels: Path, checks: Checks, *,
         checks.check("gopro_manager.py status (any user) shows the restarted daemon's cameras recording",
                      lambda: wait_until(lambda: status_as_user() is None, SLOW,
                                         message="status table: all recording") and None)
+
+        def doctor():
+            res = c.sh(COMMAND, "check", "--json", check=False, timeout=120)
+            report = json.loads(res.stdout)
+            system = {f["item"]: f for f in report["system"]}
+            assert system["service"]["status"] == "ok", system["service"]
+            assert system["config file"]["status"] == "ok", system["config file"]
+            assert system["gatttool"]["status"] == "ok", system["gatttool"]
+            for cam in rig.cameras:
+                found = {f["item"]: f for f in report["cameras"][cam.name]}
+                assert found["link"]["status"] == "ok" and found["associated"]["detail"] == "yes", found
+                assert found["status"]["detail"].startswith("ok: recording=yes"), found["status"]
+                assert found["adapter"]["status"] == "warn" and "discover --apply" in found["adapter"]["fix"]
+                # No Bluetooth in the container: the bond cannot be confirmed, and the line says what to do.
+                assert found["BLE bond"]["status"] == "fail" and found["BLE bond"]["fix"], found["BLE bond"]
+            assert res.returncode == 1 and report["failures"] == len(rig.cameras)
+            return f"service, config file, gatttool ok; every camera link/status ok; BLE bond: " \
+                   f"{found['BLE bond']['detail']}"
+
+        checks.check("gopro-manager check --json (doctor) in the container", doctor)
+
+        def discover():
+            res = c.sh(COMMAND, "discover", "--backend", "emulated", "--emu-dir", EMU_DIR_IN_CONTAINER, "--json",
+                       check=False, timeout=120)
+            report = json.loads(res.stdout)
+            addresses = sorted(cam["address"] for cam in report["cameras"])
+            assert addresses == sorted(cam.bt_mac.upper() for cam in rig.cameras), report["cameras"]
+            # The car's adapters are veths (no wireless/ in sysfs): no Wi-Fi adapter to propose, exit 7.
+            assert res.returncode == 7 and report["exit"] == 7, res.stdout[-2000:]
+            return f"{len(addresses)} cameras found; exit 7 (no Wi-Fi adapter: veths)"
+
+        checks.check("gopro-manager discover --backend emulated in the container", discover)
 
         def reload():
             c.sh("systemctl", "reload", "gopro-manager", timeout=60)
