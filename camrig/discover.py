@@ -1,9 +1,10 @@
 """``gopro_manager.py discover [--json] [--apply]``: find the cameras and the Wi-Fi adapters, propose the config.
 
 1. **Bluetooth LE scan** (bleak, BlueZ over D-Bus) for GoPros: an advertisement carrying the
-   16-bit service UUID ``FEA6`` (GoPro, Inc.'s member UUID, which the cameras advertise) or a
-   local name ``GoPro XXXX`` (Open GoPro BLE spec, "Discovery" / "Advertisements": the name is
-   "GoPro" and the last four digits of the serial number). Name, address, RSSI (dBm).
+   16-bit service UUID ``FEA6`` (Open GoPro BLE spec, "BLE Setup" → "Advertisements": "Always
+   0xFEA6. This can be used to filter for GoPros"; a camera advertises only once put in pairing
+   mode, while on and 8 h after sleeping) or a local name ``GoPro XXXX`` (the last four digits of
+   the serial: unverified, docs/models.md "Setup"). Name, address, RSSI (dBm).
 2. **Identify** each camera where it can connect: Open GoPro "Get Hardware Info" (command
    ``3C`` on GP-0072, answer on GP-0073: model number, model name, firmware, serial, AP SSID,
    AP MAC; polled until it answers success, "Wait for Camera BLE Readiness"), parsed by
