@@ -75,6 +75,8 @@ CHECKOUT = "/usr/local/src/gopro-manager"
 #: What install.sh installs (install.sh: PREFIX, VENV).
 VENV = "/opt/gopro-manager/venv"
 COMMAND = f"{VENV}/bin/gopro-manager"
+#: A polkit rule the test adds to the checkout's systemd/ (install.sh installs systemd/*.rules).
+POLKIT_PROBE = "99-gmst-probe.rules"
 EMU_DIR_IN_CONTAINER = "/srv/gopro-emu"
 WHEELS_IN_CONTAINER = "/srv/wheelhouse"
 #: A clean environment for commands in the container (nsenter keeps the caller's otherwise).
@@ -354,6 +356,9 @@ def install(c: Container, rig: NamespaceRig, mode: str, checks: Checks) -> None:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
+    # A feature's polkit rule, as the incar helper's ignition power-off adds one: install.sh must
+    # pick up every systemd/*.rules of the tree (and --uninstall remove it).
+    (dest / "systemd" / POLKIT_PROBE).write_text("// system test: install.sh installs systemd/*.rules\n")
     log(f"copied the tree to {CHECKOUT}; install.sh (pip from the wheelhouse)")
 
     def first_install():
@@ -367,7 +372,8 @@ def install(c: Container, rig: NamespaceRig, mode: str, checks: Checks) -> None:
                    "camrig.__file__)").stdout.strip()
         assert f"{VENV}/lib/" in ver, ver
         for path in ("/etc/sysusers.d/gopro-manager.conf", "/etc/tmpfiles.d/gopro-manager.conf",
-                     "/etc/udev/rules.d/60-gopro-manager-gpio.rules", "/var/lib/gopro-manager"):
+                     "/etc/udev/rules.d/60-gopro-manager-gpio.rules", "/var/lib/gopro-manager",
+                     f"/etc/polkit-1/rules.d/{POLKIT_PROBE}"):
             c.sh("test", "-e", path)
         return f"Python {ver.split()[0]}; skeleton config root:gopro-manager 640; unit enabled, not started"
 
@@ -402,7 +408,7 @@ def uninstall_check(c: Container) -> str:
     install_sh(c, "--uninstall")
     for path in ("/etc/systemd/system/gopro-manager.service", "/opt/gopro-manager",
                  "/etc/sysusers.d/gopro-manager.conf", "/etc/tmpfiles.d/gopro-manager.conf",
-                 "/etc/udev/rules.d/60-gopro-manager-gpio.rules"):
+                 "/etc/udev/rules.d/60-gopro-manager-gpio.rules", f"/etc/polkit-1/rules.d/{POLKIT_PROBE}"):
         assert c.sh("test", "-e", path, check=False).returncode != 0, f"{path} is still there"
     assert c.sh("getent", "passwd", "gopro-manager", check=False).returncode != 0, "the user is still there"
     c.sh("test", "-f", "/etc/gopro-manager/config.py")
