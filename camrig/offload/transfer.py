@@ -99,7 +99,7 @@ class Options:
 @dataclass(frozen=True)
 class Item:
     """One thing to fetch: ``source`` the camera's file; ``name`` the name on the Pi (the camera's,
-    or ``<stem>.gpmf`` for telemetry); ``telemetry`` True for a GPMF fetch; ``recording`` its key."""
+    or ``<stem>.gpmf.bin`` for telemetry); ``telemetry`` True for a GPMF fetch; ``recording`` its key."""
 
     source: MediaFile
     name: str
@@ -335,7 +335,8 @@ def plan(recordings: list[Recording], media, options: Options) -> list[Item]:
         if options.telemetry and callable(telemetry_of):
             for ch in rec.chapters:
                 if telemetry_of(ch) is not None:
-                    p.append(Item(ch, f"{ch.stem}.gpmf", rec.key, telemetry=True))
+                    # the telemetry issue reads Open GoPro's GPMF as "<stem>.gpmf.bin" (camrig.telemetry)
+                    p.append(Item(ch, f"{ch.name.rsplit('.', 1)[0]}.gpmf.bin", rec.key, telemetry=True))
         full_rec = [Item(f, f.name, rec.key) for f in (*rec.chapters, *rec.others)]
         proxies.extend(p)
         full.extend(full_rec)

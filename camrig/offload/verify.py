@@ -6,14 +6,13 @@ boxes, each ``size`` (32-bit big-endian, bytes, header included) then a 4-charac
 the file". A GoPro MP4 has ``ftyp``, ``mdat`` and ``moov`` at the top (the OpenAPI "Chapters"
 section: MP4 and LRV are "stored in the ISO Base Media file format"). A file cut short loses
 its last box, and a recording the camera never closed has no ``moov``: either way it is not a
-file to give the final name. Only the top level is walked here (a few reads per file);
-camrig/telemetry/mp4.py (the telemetry issue) walks deeper.
+file to give the final name. Only the top level is walked here (a few reads per file), with
+the telemetry issue's box walker (camrig/telemetry/mp4.py).
 """
 
 from __future__ import annotations
 
 import os
-import struct
 
 #: extensions walked as ISO base media files
 ISO_BMFF_EXTENSIONS = frozenset({"MP4", "LRV", "360", "36P"})
@@ -24,40 +23,27 @@ class VerifyError(Exception):
 
 
 def top_level_boxes(path: str | os.PathLike[str]) -> list[tuple[str, int, int]]:
-    """``[(type, offset, size), …]`` of the top-level boxes of ``path`` (bytes).
+    """``[(type, offset, size), …]`` of the top-level boxes of ``path`` (bytes), walked by the
+    telemetry's box walker (:func:`camrig.telemetry.mp4.iter_boxes`, ``top=True``).
 
-    :raises VerifyError: a box header cut short, a size smaller than its header, or a box that
-        runs past the end of the file (the file is cut short).
+    :raises VerifyError: anything the walker warns about at the top level — a header cut short, a
+        size smaller than its header, a box running past the end of the file (cut short).
     """
-    out = []
+    from ..telemetry.gpmf import GpmfWarning
+    from ..telemetry.mp4 import iter_boxes
+
+    warnings: list[GpmfWarning] = []
     with open(path, "rb") as fh:
         end = os.fstat(fh.fileno()).st_size
-        pos = 0
-        while pos < end:
-            fh.seek(pos)
-            head = fh.read(8)
-            if len(head) < 8:
-                raise VerifyError(f"{os.fspath(path)}: box header cut short at byte {pos} of {end}")
-            size, kind = struct.unpack(">I4s", head)
-            header = 8
-            if size == 1:
-                large = fh.read(8)
-                if len(large) < 8:
-                    raise VerifyError(f"{os.fspath(path)}: 64-bit box size cut short at byte {pos}")
-                size = struct.unpack(">Q", large)[0]
-                header = 16
-            elif size == 0:
-                size = end - pos
-            name = kind.decode("latin-1")
-            if size < header:
-                raise VerifyError(f"{os.fspath(path)}: box {name!r} at byte {pos} claims {size} bytes, "
-                                  f"less than its {header}-byte header")
-            if pos + size > end:
-                raise VerifyError(f"{os.fspath(path)}: box {name!r} at byte {pos} needs {size} bytes, "
-                                  f"the file ends {end - pos} bytes later (cut short)")
-            out.append((name, pos, size))
-            pos += size
-    return out
+
+        def read_at(offset: int, n: int) -> bytes:
+            fh.seek(offset)
+            return fh.read(n)
+        boxes = [(b.type.decode("latin-1"), b.offset, b.size)
+                 for b in iter_boxes(read_at, 0, end, source=os.fspath(path), warnings=warnings, top=True)]
+    if warnings:
+        raise VerifyError("; ".join(str(w) for w in warnings[:3]) + " (cut short or damaged)")
+    return boxes
 
 
 def verify_file(path: str | os.PathLike[str], *, expected_size: int | None, extension: str) -> None:

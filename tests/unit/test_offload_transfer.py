@@ -191,7 +191,7 @@ def test_verify_file_walks_top_level_boxes(tmp_path):
         verify_file(good, expected_size=999, extension="MP4")
     cut = tmp_path / "b.MP4"
     cut.write_bytes(mp4(1000)[:900])
-    with pytest.raises(VerifyError, match="cut short"):
+    with pytest.raises(VerifyError, match="runs past the end of the file"):
         verify_file(cut, expected_size=None, extension="MP4")
 
 
@@ -299,7 +299,7 @@ def test_open_gopro_turbo_on_and_off_and_gpmf_first(tmp_path):
         gets = [p for p, _ in cam.requests if p.startswith(("/videos/", "/gopro/media/gpmf"))]
         first_mp4 = next(i for i, p in enumerate(gets) if p.endswith(".MP4"))
         assert "/gopro/media/gpmf" in gets[:first_mp4]
-        assert (tmp_path / "media/front" / DAY / "GH010001.gpmf").read_bytes().startswith(b"GPMF")
+        assert (tmp_path / "media/front" / DAY / "GH010001.gpmf.bin").read_bytes().startswith(b"GPMF")
     finally:
         cam.close()
 
