@@ -315,3 +315,22 @@ def test_progress_reports_rate_eta_and_what_is_left():
     assert row["mb_left"] == 20.0 and row["mb_per_s"] == 2.0 and row["eta_s"] == 10
     t[0] += 10
     assert p.as_dict()["mb_per_s"] == 0.0 and p.as_dict()["eta_s"] is None
+
+
+def test_a_gpx_is_written_beside_a_recording_once_its_chapters_are_here(tmp_path):
+    """The after-recording hook (camrig.offload.hooks) through camrig.telemetry: a real HERO7 GPMF
+    payload (tests/data/gpmf) in an MP4 built by tests/mp4build.py, served by the media server."""
+    from pathlib import Path
+
+    from camrig.offload.hooks import gpx_hook
+    from tests.mp4build import build_mp4
+
+    seed = (Path(__file__).resolve().parents[1] / "data/gpmf/gopro2gpx_hero07.gpmf.bin").read_bytes()
+    built = build_mp4(tmp_path / "src.MP4", [seed], duration=1001, timescale=1000)
+    cam = MediaCamera({"100GOPRO/GH010042.MP4": Path(built).read_bytes()})
+    try:
+        job(tmp_path, after_recording=gpx_hook())(context(cam))
+        gpx = tmp_path / "media/front" / DAY / "GH010042.gpx"
+        assert gpx.exists() and b"<trkpt" in gpx.read_bytes()
+    finally:
+        cam.close()
