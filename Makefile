@@ -53,10 +53,13 @@ soak: $(VENV)/.installed
 # Prints a table, writes bench/results.json; BENCH_ARGS="--flips 10 --skip baseline" for a quick look.
 # Then the MQTT part (~4 min, needs mosquitto; bench/mqtt.py): trigger → recording with the broker up,
 # down and blackholed, and 20 daemons × 8 cameras against one broker; writes bench/results-mqtt.json.
+# Then the offload (~1 min, bench/offload.py): 4 cameras capped at R MB/s → aggregate vs 4R, resume
+# after SIGKILL, trigger → recording during an offload vs idle, CPU/RSS; writes bench/results-offload.json.
 bench: $(VENV)/.installed
 	$(PY) -m bench $(BENCH_ARGS)
 	$(PY) -m bench.telemetry $(TELEMETRY_BENCH_ARGS)
 	$(PY) -m bench.mqtt $(MQTT_BENCH_ARGS)
+	$(PY) -m bench.offload $(OFFLOAD_BENCH_ARGS)
 
 # Telemetry alone (no root, ~30 s): GPMF → GPX on a sparse 4 GB MP4, against ffmpeg when installed.
 bench-telemetry: $(VENV)/.installed

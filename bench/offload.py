@@ -4,7 +4,8 @@ A benchmark, not a test: it measures and prints, it asserts nothing (a missed ta
 as MISS; the exit status is 0 unless the bench itself breaks). No root needed: the cameras' media
 sides are tests/unit/offload_camera.py servers on loopback (real sockets, each transfer capped at
 ``--rate`` MB/s), their control sides in-process emulated HERO5–8s (``--delay-ms`` per answer);
-the emulators' own media serving (issue 10 part 7) and the namespace rig are not used here.
+the emulators' own media serving (issue 10 part 7) and the namespace rig are not used here. For
+the latency part the media servers run in a process of their own (not the measured one's GIL).
 
 1. **aggregate**: ``gopro_manager.py offload --json`` in a fresh process (no daemon: the in-process
    path, the same transfer code the daemon's workers run) copies 4 cameras × ``--files`` files of
@@ -51,6 +52,29 @@ def cameras(n: int, files: int, size: int, rate: float) -> list[MediaCamera]:
         cam.rate = rate
         out.append(cam)
     return out
+
+
+class RemoteCameras:
+    """:func:`cameras` in a process of their own (``python -m bench.offload --serve``), so that the
+    media servers' Python threads do not share the measured daemon's interpreter (its GIL): a
+    camera's CPU is not the Pi's. ``ports``: one per camera."""
+
+    def __init__(self, n: int, files: int, size: int, rate: float):
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.offload", "--serve", str(n), str(files), str(size),
+                                      str(rate)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ports = [int(p) for p in self.proc.stdout.readline().split()]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+def serve(n: int, files: int, size: int, rate: float) -> None:
+    cams = cameras(n, files, size, rate)
+    print(" ".join(str(c.port) for c in cams), flush=True)
+    sys.stdin.read()                     # until the bench closes our stdin
+    for c in cams:
+        c.close()
 
 
 def write_config(d: Path, cams: list[MediaCamera]) -> Path:
@@ -161,21 +185,21 @@ def latency(args) -> dict:
 
     rnd = random.Random(7)
     size = int(args.latency_file_mb * 1e6)
-    media = cameras(4, 1, size, args.latency_rate * 1e6)
+    remote = RemoteCameras(4, 1, size, args.latency_rate * 1e6)
     emus, workers, clients = [], [], []
     tmp = tempfile.TemporaryDirectory()
     try:
         ccs = []
-        for k, m in enumerate(media):
+        for k, port in enumerate(remote.ports):
             name = f"cam{k}"
             mac = f"06:41:69:6a:c1:{k:02x}"
             emu = LegacyGoPro(name, delay_ms=args.delay_ms, boot_delay=0.1, wifi_mac=mac).start()
             cc = CameraConfig(name=name, iface=None, ssid=None, wifi_mac=mac, bt_mac=None, address="127.0.0.1",
                               http_port=emu.port, wol_port=emu.wol_port)
             http = HttpClient(AddressLink(name, "127.0.0.1"), port=emu.port, timeout=1.0, connect_timeout=0.3)
-            job_http = HttpClient(AddressLink(name, "127.0.0.1"), port=m.port, timeout=2.0, connect_timeout=0.3)
+            job_http = HttpClient(AddressLink(name, "127.0.0.1"), port=port, timeout=2.0, connect_timeout=0.3)
             driver = GpControl(http, name)
-            driver.media_port = m.port
+            driver.media_port = port
             w = CameraWorker(cc, driver, LegacyWaker(cc, http.link, driver.probe, timeout=5.0, wol_interval=0.2),
                              keep_awake=None, confirm_delay=0.3, job_http=job_http)
             emus.append(emu)
@@ -241,8 +265,7 @@ def latency(args) -> dict:
             h.close()
         for e in emus:
             e.close()
-        for m in media:
-            m.close()
+        remote.close()
         tmp.cleanup()
 
 
@@ -260,7 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-rate", type=float, default=2.0, help="MB/s per camera during the flips (default 2)")
     p.add_argument("--latency-file-mb", type=float, default=60.0, help="MB per camera to offload during the flips")
     p.add_argument("--skip", nargs="*", default=[], choices=("aggregate", "resume", "latency"))
+    p.add_argument("--serve", nargs=4, metavar=("N", "FILES", "SIZE", "RATE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.serve:
+        n, files, size, rate = args.serve
+        serve(int(n), int(files), int(size), float(rate))
+        return 0
     results: dict = {"targets": TARGETS, "args": vars(args)}
     if "aggregate" not in args.skip:
         a = results["aggregate"] = aggregate(args)
