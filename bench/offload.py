@@ -143,7 +143,8 @@ def aggregate(args) -> dict:
             return {"cameras": 4, "rate_mb_s": args.rate, "total_mb": total / 1e6, "complete": got == total,
                     "wall_s": round(r["wall_s"], 2), "transfer_s": round(span, 2), "aggregate_mb_s": round(mbps, 2),
                     "fraction_of_4r": round(mbps / (4 * args.rate), 3),
-                    "cpu_percent": round(100 * r["cpu_s"] / r["wall_s"], 1), "peak_rss_mb": round(r["rss_kb"] / 1024, 1),
+                    "cpu_percent": round(100 * r["cpu_s"] / r["wall_s"], 1),
+                    "peak_rss_mb": round(r["rss_kb"] / 1024, 1),
                     "status": r["status"]}
     finally:
         for c in cams:
@@ -238,8 +239,9 @@ def latency(args) -> dict:
                     out.append(max(e.record_started_at for e in emus) - t0)
                 trigger.set(False)
                 end = time.monotonic() + 10
-                while time.monotonic() < end and not (all(e.record_started_at is None for e in emus) and
-                                                      all(w.state == State.IDLE and not w.shutter_sent for w in workers)):
+                while time.monotonic() < end and not (
+                        all(e.record_started_at is None for e in emus)
+                        and all(w.state == State.IDLE and not w.shutter_sent for w in workers)):
                     time.sleep(0.01)
             return out
 

@@ -139,7 +139,7 @@ def cmd_run(args) -> int:
                             assembly=assembly, publishers=[mqtt] if mqtt else [])
     if mqtt:
         mqtt.attach(controller.post)
-    from camrig.offload.service import install as install_offload     # issue 10
+    from camrig.offload.service import install as install_offload  # issue 10
     offload = install_offload(controller)
     # Signal handlers only post a command (camrig/commands.py); the controller's loop runs it.
     signal.signal(signal.SIGTERM, lambda *_: controller.request_stop("SIGTERM"))
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     p_check.add_argument("--json", action="store_true", help="one JSON object for scripts")
     from camrig.discover import add_parser as add_discover_parser  # issue 14: discover
     add_discover_parser(sub)
-    from camrig.offload.cli import add_parser as add_offload_parser     # issue 10
+    from camrig.offload.cli import add_parser as add_offload_parser  # issue 10
     add_offload_parser(sub, [with_config])
     p_demo = sub.add_parser("demo", help="a mixed rig of emulated cameras (HERO7, HERO12, HERO9 over BLE, "
                                          "HERO11 over USB), trigger on and off")

@@ -433,7 +433,7 @@ class HttpClient:
                     if socket_error:
                         raise socket_error[0] from None
                     if state.get("oserror") is not None:
-                        raise state["oserror"]
+                        raise state["oserror"] from None
                     if state["why"] == "status":
                         pass                       # an HTTP error answer cut short: refused below
                     elif code == pycurl.E_ABORTED_BY_CALLBACK:

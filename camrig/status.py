@@ -178,7 +178,7 @@ def render_table(snapshot: dict) -> str:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     if isinstance(snapshot.get("offload"), dict) and snapshot["offload"]:
-        from camrig.offload.view import offload_lines      # issue 10: the offload's rows
+        from camrig.offload.view import offload_lines  # issue 10: the offload's rows
         lines.extend(offload_lines(snapshot["offload"]))
     return "\n".join(lines) + "\n"
 

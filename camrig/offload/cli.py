@@ -20,6 +20,7 @@ import logging
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CamRigError
@@ -51,12 +52,10 @@ def _options(args) -> dict[str, Any]:
 
 def cmd_offload(args, config) -> int:
     """Run the command (see the module docstring); returns the exit status."""
-    try:
-        from ..control import ControlClient, DaemonNotRunning
-    except ImportError:                       # a build without the control socket
-        ControlClient = DaemonNotRunning = None   # noqa: N806
-    path = getattr(config, "control_socket", None) or "/run/gopro-manager/control.sock"
-    if ControlClient is not None:
+    from ..control import ControlClient, DaemonNotRunning
+
+    path = config.control_socket
+    if path:
         client = ControlClient(path)
         try:
             reply = client.request("offload", ["stop" if args.stop else "start"], {} if args.stop else _options(args))
@@ -68,7 +67,7 @@ def cmd_offload(args, config) -> int:
         else:
             return _follow(client, reply, args)
     elif args.stop:
-        print("this build has no control socket: nothing to stop", file=sys.stderr)
+        print("CONTROL_SOCKET is None: no daemon to stop", file=sys.stderr)
         return EXIT_NO_DAEMON
     return run_in_process(config, args)
 
@@ -129,6 +128,18 @@ def _report(rows: dict, args, refused: bool) -> int:
     return 0 if ok else 1
 
 
+@dataclass
+class _Run:
+    """One camera's in-process offload: its job, context, parts and job connection."""
+
+    name: str
+    job: Any
+    ctx: Any
+    parts: Any
+    http: Any
+    error: str | None = None
+
+
 def run_in_process(config, args) -> int:
     """The offload without a daemon: every camera (or ``--camera``) at once, one thread each."""
     from ..app import build_parts
@@ -145,7 +156,7 @@ def run_in_process(config, args) -> int:
         print(f"{name}: no such camera in {config.source}", file=sys.stderr)
     hook = gpx_hook()
     opts = Options(proxies_only=args.proxies_only, delete_after=args.delete_after, what=s["what"])
-    runs = []
+    runs: list[_Run] = []
     for p in parts:
         name = p.camera.name
         if not callable(getattr(p.driver, "media", None)):
@@ -155,54 +166,55 @@ def run_in_process(config, args) -> int:
         progress = Progress(name)
         job = OffloadJob(name, s["root"], options=opts, progress=progress, min_free=s["min_free"],
                          serial=p.camera.serial, after_recording=hook)
-        ctx = JobContext(name, http=p.http.sibling(), driver=p.driver, log=logging.getLogger(f"camrig.{name}"))
-        runs.append({"name": name, "job": job, "ctx": ctx, "parts": p, "error": None})
+        sibling = p.http.sibling()
+        ctx = JobContext(name, http=sibling, driver=p.driver, log=logging.getLogger(f"camrig.{name}"))
+        runs.append(_Run(name, job, ctx, p, sibling))
 
-    def run(r):
+    def run(r: _Run) -> None:
         try:
-            connect = getattr(r["parts"].driver, "connect", None)
+            connect = getattr(r.parts.driver, "connect", None)
             if callable(connect):
                 connect()
-            r["job"](r["ctx"])
+            r.job(r.ctx)
         except JobPreempted:
-            r["error"] = "interrupted"
-            r["job"].progress.set(state="stopped")
+            r.error = "interrupted"
+            r.job.progress.set(state="stopped")
         except (CamRigError, OSError) as exc:
-            r["error"] = exc.detail if isinstance(exc, CamRigError) else str(exc)
-            r["job"].progress.set(state="failed", last_error=r["error"])
+            r.error = exc.detail if isinstance(exc, CamRigError) else str(exc)
+            r.job.progress.set(state="failed", last_error=r.error)
         except Exception as exc:     # a bug: say so, the other cameras go on
-            log.exception("%s: offload failed", r["name"])
-            r["error"] = f"{type(exc).__name__}: {exc}"
-            r["job"].progress.set(state="failed", last_error=r["error"])
+            log.exception("%s: offload failed", r.name)
+            r.error = f"{type(exc).__name__}: {exc}"
+            r.job.progress.set(state="failed", last_error=r.error)
 
-    threads = [threading.Thread(target=run, args=(r,), name=f"offload-{r['name']}", daemon=True) for r in runs]
+    threads = [threading.Thread(target=run, args=(r,), name=f"offload-{r.name}", daemon=True) for r in runs]
     for t in threads:
         t.start()
-    bars = None if args.json else Bars([r["name"] for r in runs])
+    bars = None if args.json else Bars([r.name for r in runs])
     try:
         while any(t.is_alive() for t in threads):
             if bars is not None:
-                bars.update({r["name"]: r["job"].progress.as_dict() for r in runs})
+                bars.update({r.name: r.job.progress.as_dict() for r in runs})
             time.sleep(POLL_S)
     except KeyboardInterrupt:
         for r in runs:
-            r["ctx"].cancelled.set()
+            r.ctx.cancelled.set()
         for t in threads:
             t.join(5.0)
         print("\ninterrupted: what arrived stays in .part files and resumes next time", file=sys.stderr)
         return 130
     finally:
         for r in runs:
-            r["ctx"]._http.close()
-            r["parts"].http.close()
-            if r["parts"].ble is not None:
-                r["parts"].ble.disconnect()
-    rows = {}
+            r.http.close()
+            r.parts.http.close()
+            if r.parts.ble is not None:
+                r.parts.ble.disconnect()
+    rows: dict[str, dict] = {}
     for r in runs:
-        row = r["job"].progress.as_dict()
-        if r["error"] and row["state"] not in ("failed", "stopped"):
-            row["state"], row["last_error"] = "failed", r["error"]
-        rows[r["name"]] = row
+        row = r.job.progress.as_dict()
+        if r.error and row["state"] not in ("failed", "stopped"):
+            row["state"], row["last_error"] = "failed", r.error
+        rows[r.name] = row
     if bars is not None:
         bars.update(rows)
         bars.close()

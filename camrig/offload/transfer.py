@@ -36,7 +36,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +239,8 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
 class Progress:
     """One camera's offload as ``status`` shows it; thread-safe. :meth:`as_dict` is the snapshot's
     ``offload.<camera>`` row: ``state`` (``queued``, ``listing``, ``running``, ``paused``, ``done``,
-    ``failed``, ``stopped``), ``files_left``, ``mb_left``, ``files_done``, ``mb_done`` (files finished), ``mb_total`` (this
+    ``failed``, ``stopped``), ``files_left``, ``mb_left``, ``files_done``, ``mb_done`` (files finished),
+    ``mb_total`` (this
     run's plan), ``mb_per_s``
     (over the last ~5 s), ``eta_s`` (seconds), ``current`` (file), ``last_error``, ``range``
     (False once the camera ignored Range), ``recordings_done``, ``updated`` (Unix seconds)."""
@@ -360,7 +361,7 @@ class OffloadJob:
     name = "offload"
     resumable = True
 
-    def __init__(self, camera: str, root: str | os.PathLike[str], *, options: Options = Options(),
+    def __init__(self, camera: str, root: str | os.PathLike[str], *, options: Options | None = None,
                  progress: Progress | None = None, min_free: int = DEFAULT_MIN_FREE,
                  media_of: Callable[[JobContext], Any] | None = None, serial: str | None = None,
                  statvfs: Callable[[str], Any] = os.statvfs,
@@ -368,7 +369,7 @@ class OffloadJob:
                  low_speed_time: int = 10, retry_pause: float = RETRY_PAUSE):
         self.camera = camera
         self.root = Path(root)
-        self.options = options
+        self.options = options or Options()
         self.progress = progress or Progress(camera)
         self.min_free = min_free
         self.media_of = media_of or (lambda ctx: ctx.driver.media(ctx.http))
@@ -616,7 +617,8 @@ class OffloadJob:
             rows = {it.key: manifest.get(it.key) for it in mine}
             if not mine or not any(kind(it.source) == "video" for it in mine):
                 continue
-            ok = all(r is not None and (r.state in ("done", "deleted") or (r.state == "missing" and not size_known(it.source)))
+            ok = all(r is not None and (r.state in ("done", "deleted")
+                                        or (r.state == "missing" and not size_known(it.source)))
                      for it, r in ((it, rows[it.key]) for it in mine))
             if not ok:
                 continue

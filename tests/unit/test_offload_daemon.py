@@ -50,8 +50,9 @@ def daemon(tmp_path):
     worker = CameraWorker(cc, driver, LegacyWaker(cc, http.link, driver.probe, timeout=5.0, wol_interval=0.2),
                           keep_awake=None, confirm_delay=0.05, power_cycle_pause=0.1, job_http=job_http)
     sock = str(tmp_path / "control.sock")
-    config = Config(cameras=(cc,), network_mode="address", cycle_seconds=0.05, status_path=str(tmp_path / "status.json"),
-                    offload_dir=str(tmp_path / "media"), offload_min_free=0, control_socket=sock)
+    config = Config(cameras=(cc,), network_mode="address", cycle_seconds=0.05,
+                    status_path=str(tmp_path / "status.json"), offload_dir=str(tmp_path / "media"),
+                    offload_min_free=0, control_socket=sock)
     trigger = FlipTrigger()
     ctl = Controller(config, [worker], trigger, Notifier(environ={}))
     svc = install(ctl)

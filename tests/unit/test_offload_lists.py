@@ -136,3 +136,11 @@ def test_hero6_and_hero5_chapters_group_with_their_proxies():
     assert [f.name for f in recs["100GOPRO/0012"].chapters] == ["GOPR0012.MP4", "GP010012.MP4"]
     assert [f.name for f in recs["100GOPRO/GOPR0004.JPG"].others] == ["GOPR0004.JPG"]
     assert proxy_name("GX010013.MP4") == "GL010013.LRV" and proxy_name("GP010012.MP4") == "GP010012.LRV"
+
+
+def test_unicode_digits_in_sizes_and_times_are_skipped_not_raised():
+    """hypothesis found it: str.isdigit() takes "²", which int() refuses (ValueError escaped)."""
+    files = parse({"id": "1", "media": [{"d": "100GOPRO", "fs": [
+        {"n": "GH010001.MP4", "s": "²"}, {"n": "GH010002.MP4", "s": "10", "cre": "²"}]}]})
+    assert [f.name for f in files if f.extension == "MP4"] == ["GH010002.MP4"]
+    assert files[0].created is None

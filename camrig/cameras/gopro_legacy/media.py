@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from typing import Any
 from urllib.parse import quote
 
 from ...errors import CameraRejected
@@ -49,13 +51,18 @@ MAX_THUMBNAIL_BYTES = 4 * 1024 * 1024
 SIZE_UNKNOWN = ("size", "unknown")
 
 
+#: ASCII digits only: str.isdigit() also takes "²" and other digits int() refuses (found by hypothesis)
+_DIGITS = re.compile(r"[0-9]{1,20}\Z")
+_SIGNED_DIGITS = re.compile(r"-?[0-9]{1,20}\Z")
+
+
 def _seconds(value) -> float | None:
     """A ``cre``/``mod`` string (or int) as float seconds; None when missing or not a number."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return float(value) if 0 <= value < 1 << 40 else None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS.match(value.strip()):
         v = int(value.strip())
         return float(v) if v < 1 << 40 else None
     return None
@@ -70,7 +77,7 @@ def _size(value) -> int | None:
         return value
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit() and len(text) <= 20:
+        if _SIGNED_DIGITS.match(text) and len(text) <= 20:
             return int(text)
     return None
 
@@ -98,7 +105,7 @@ def parse_media_list(body: bytes, *, camera: str, source: str = PATH_MEDIA_LIST)
         if not isinstance(folder_entry, dict) or not isinstance(folder_entry.get("fs"), list):
             skipped.append(f"folder entry {str(folder_entry)[:60]!r}: no 'd' and 'fs' list")
             continue
-        folder = folder_entry.get("d")
+        folder: Any = folder_entry.get("d")          # checked by MediaFile (safe_component)
         for item in folder_entry["fs"]:
             if not isinstance(item, dict):
                 skipped.append(f"{folder!r}: entry {str(item)[:60]!r} is not an object")
@@ -110,7 +117,8 @@ def parse_media_list(body: bytes, *, camera: str, source: str = PATH_MEDIA_LIST)
             extra = tuple(sorted((str(k), str(v)) for k, v in item.items()
                                  if k not in ("n", "s", "cre", "mod") and isinstance(v, (str, int))))
             try:
-                f = MediaFile(folder=folder, name=item.get("n"), size=size if size is not None else -1,
+                name: Any = item.get("n")
+                f = MediaFile(folder=folder, name=name, size=size if size is not None else -1,
                               created=_seconds(item.get("cre")), modified=_seconds(item.get("mod")),
                               extra=extra)
             except MediaListError as exc:
