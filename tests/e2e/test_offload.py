@@ -108,7 +108,14 @@ def test_a_daemon_killed_mid_file_resumes_without_fetching_much_again(make_ns_ri
     for k in (1, 2):
         rig.camera(k).fault("media_rate", rate=None)
     rig.stop_daemon()
+    for k in (1, 2):
+        rig.camera(k).clear_events()
     start(rig)
     res = offload_cli(rig)
     assert res.returncode == 0, res.stdout + res.stderr
     assert_home(rig, out)
+    # each cut file resumed by Range exactly where its .part ended: nothing of it fetched again
+    gets = [e for k in (1, 2) for e in rig.camera(k).events("media_get")]
+    for name, size in parts.items():
+        first = next(e for e in gets if e["path"].endswith("/" + name.removesuffix(".part")))
+        assert first["start"] == size, (name, size, first)
