@@ -7,11 +7,16 @@ answered "not implemented": every test here fails on the code before it."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 from pathlib import Path
 
 import pytest
+
+if importlib.util.find_spec("tests.rig.media") is None:     # issue 10 part 7 (the emulator helper's)
+    pytest.skip("the emulated cameras do not serve media in this build (tests/rig/media.py missing)",
+                allow_module_level=True)
 
 SLOW = 40.0
 MODELS = ["hero7", "hero12", ("hero11", "usb")]
