@@ -222,12 +222,17 @@ def cmd_check(args) -> int:
                 continue
             print(f"  associated    {'yes' if ok else 'NO (camera Wi-Fi off, or wpa_supplicant not connected)'}")
         try:
+            describe = getattr(p.driver, "describe", None)      # the family's own facts (Olympus)
+            if callable(describe):
+                for key, value in describe().items():
+                    print(f"  {key:<14}{value}")
             st = p.driver.status()
             if st.storage_problem:
                 print(f"  card          FAIL {st.storage_problem} (sd_status {st.sd_status}): the camera "
                       "cannot record until it is fixed (insert, free or format the card)")
                 failures += 1
-            print(f"  status        ok: recording={'yes' if st.encoding_active else 'no'} "
+            rec = ("yes" if st.encoding_active else "no") + ("" if st.encoding_confirmed else " (unconfirmed: no state query)")
+            print(f"  status        ok: recording={rec} "
                   f"mode={st.mode_name or 'not reported'} battery={st.battery_percent}% "
                   f"sd_status={st.sd_status} ({sd_text(st.sd_status)}) "
                   f"free={st.remaining_space_kb} KB")
@@ -245,6 +250,9 @@ def cmd_check(args) -> int:
                           "its own time")
         except CamRigError as exc:
             print(f"  status        FAIL {exc}")
+            hint = getattr(p.waker, "wake_hint", None)
+            if hint:
+                print(f"  waking        {hint}")
             failures += 1
         finally:
             p.http.close()

@@ -420,3 +420,42 @@ def test_worker_records_unconfirmed_and_restarts_after_the_body_drops_its_wifi()
     finally:
         w.stop()
         b.close()
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+def _check(tmp_path, port, capsys):
+    from camrig import cli
+
+    cfg = tmp_path / "config.py"
+    cfg.write_text(f"GOPROS = [{{'name': 'oly', 'model': 'olympus', 'address': '127.0.0.1', 'http_port': {port}}}]\n"
+                   f"NETWORK_MODE = 'address'\nTRIGGER_PATH = '{tmp_path}/trigger'\nSTATUS_PATH = None\n"
+                   "HTTP_TIMEOUT = 1.0\nCONNECT_TIMEOUT = 0.3\n")
+    cfg.chmod(0o600)
+    code = cli.main(["--config", str(cfg), "check"])
+    return code, capsys.readouterr().out
+
+
+def test_check_shows_model_firmware_protocol_family_and_the_clock(tmp_path, capsys):
+    b = OlympusBody("oly", listen="127.0.0.1", port=0, commandlist="PEN-F")
+    b.start()
+    try:
+        code, out = _check(tmp_path, b.port, capsys)
+    finally:
+        b.close()
+    assert code == 0, out
+    assert "model         PEN-F" in out and "firmware      not reported by get_caminfo.cgi" in out
+    assert "protocol      OI.Share (oishare)" in out and "commandlist   version 2.60, 23 commands" in out
+    assert "recording=no (unconfirmed: no state query)" in out
+    assert "clock         ok" in out and b.state()["clock"] is not None
+
+
+def test_check_of_an_olympus_whose_wifi_is_off_says_turn_it_on(tmp_path, capsys):
+    b = OlympusBody("oly", listen="127.0.0.1", port=0, start="on")
+    b.start()
+    port = b.port
+    b.close()                                      # nothing listens there any more
+    code, out = _check(tmp_path, port, capsys)
+    assert code == 1
+    assert "status        FAIL" in out and "turn on the camera's Wi-Fi" in out
