@@ -459,3 +459,28 @@ def test_check_of_an_olympus_whose_wifi_is_off_says_turn_it_on(tmp_path, capsys)
     code, out = _check(tmp_path, port, capsys)
     assert code == 1
     assert "status        FAIL" in out and "turn on the camera's Wi-Fi" in out
+
+
+def test_worker_survives_a_body_whose_list_is_not_xml_and_records_once_it_is(caplog):
+    """Hostile input at the worker: a list that is not XML is a clear log line naming it and the
+    camera, never a crash; when the body serves its real list, recording starts."""
+    b = OlympusBody("oly", listen="127.0.0.1", port=0, commandlist="OM-D")
+    b.start()
+    b.control({"op": "set", "name": "commandlist", "value": "not_xml"})
+    d = driver_for(b)
+    cam = CameraConfig(name="oly", iface=None, ssid=None, wifi_mac=None, bt_mac=None, model="olympus",
+                       control="wifi", address="127.0.0.1", http_port=b.port)
+    w = CameraWorker(cam, d, OlympusWaker(cam, d.http.link, d.probe, timeout=0.3), keep_awake=0.2,
+                     confirm_delay=0.05, ready_timeout=0.5)
+    w.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            w.set_wanted(True)
+            assert eventually(lambda: "not XML" in (w.snapshot()["last_error"] or ""), 10), w.snapshot()
+        assert w.alive and not b.recording
+        assert "oly" in caplog.text and "not XML" in caplog.text
+        b.control({"op": "set", "name": "commandlist", "value": "real"})
+        assert eventually(lambda: b.recording, 40), w.snapshot()
+    finally:
+        w.stop()
+        b.close()
