@@ -231,7 +231,8 @@ def cmd_check(args) -> int:
                 print(f"  card          FAIL {st.storage_problem} (sd_status {st.sd_status}): the camera "
                       "cannot record until it is fixed (insert, free or format the card)")
                 failures += 1
-            rec = ("yes" if st.encoding_active else "no") + ("" if st.encoding_confirmed else " (unconfirmed: no state query)")
+            rec = ("yes" if st.encoding_active else "no") + ("" if st.encoding_confirmed
+                                                              else " (unconfirmed: no state query)")
             print(f"  status        ok: recording={rec} "
                   f"mode={st.mode_name or 'not reported'} battery={st.battery_percent}% "
                   f"sd_status={st.sd_status} ({sd_text(st.sd_status)}) "

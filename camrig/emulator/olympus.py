@@ -430,7 +430,8 @@ class OlympusBody:
             h.reply(404, b"", "text/plain")
             return
         cgi = next(c for c in self.tree.iter("cgi") if c.get("name") == command)
-        listed = (cgi.find("http_method").get("type") or "").lower() if cgi.find("http_method") is not None else ""
+        http_method = cgi.find("http_method")
+        listed = (http_method.get("type") or "").lower() if http_method is not None else ""
         if why is not None or listed != method:
             self._event("refused", command=command, why=why or f"method {method}")
             h.reply(500, b"", "text/plain")               # "CGI syntax error" (OPC p. 22)
@@ -516,7 +517,7 @@ class OlympusBody:
                 lines.append(f"/DCIM/{FOLDER},{f['name']},{f['size']},{f['attr']},{f['date']},{f['time']}")
             if self.switches["imglist_garbage"] and self.files:
                 lines += ["garbage", f"/DCIM/{FOLDER},../../etc/passwd,10,32,1,1",
-                          f"/DCIM/{FOLDER},P1.MOV,big,32,1,1", f"/DCIM/OTHER,P2.MOV,10,32,1,1",
+                          f"/DCIM/{FOLDER},P1.MOV,big,32,1,1", "/DCIM/OTHER,P2.MOV,10,32,1,1",
                           f"/DCIM/{FOLDER},..,0,16,1,1", "/DCIM/100OLYMP,A,B,C"]
         if len(lines) == 1:
             h.reply(404, b"", "text/plain")                # empty folder (camera.py lines 502–504)
@@ -600,7 +601,7 @@ class OlympusBody:
                 elif name in SWITCHES:
                     self.switches[name] = bool(req.get("on"))
                 elif name == "wrong_mode_code":
-                    self.wrong_mode_code = req.get("value")
+                    self.wrong_mode_code = int(req.get("value", DEFAULT_WRONG_MODE_CODE))
                 else:
                     return {"ok": False, "error": f"unknown switch {name!r}; known: {SWITCHES + ('commandlist',)}"}
             return {"ok": True}

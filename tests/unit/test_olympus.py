@@ -264,7 +264,8 @@ def test_an_unsupported_command_is_refused_before_anything_is_sent(body):
     d.status()
     before = len(requests(body))
     with pytest.raises(cl.UnsupportedCommand, match="exec_erase"):
-        d.media().delete(next(iter(parse_imglist(b"VER_100\r\n/DCIM/100OLYMP,P1.MOV,1,32,23934,1", "/DCIM/100OLYMP")[0])))
+        files, _, _ = parse_imglist(b"VER_100\r\n/DCIM/100OLYMP,P1.MOV,1,32,23934,1", "/DCIM/100OLYMP")
+        d.media().delete(files[0])
     assert len(requests(body)) == before
 
 

@@ -143,7 +143,7 @@ def xml_fields(body: bytes, *, what: str, camera: str | None) -> dict[str, str]:
     """The text of each leaf element of a small XML answer (``get_caminfo``: ``{"model": "PEN-F",
     …}``). Raises :class:`~.commandlist.CommandListError` when it is not XML."""
     root = commandlist.parse_xml(body, what=what, camera=camera, limit=MAX_SMALL_XML)
-    out = {}
+    out: dict[str, str] = {}
     for el in root.iter():
         if len(el) == 0 and el.text and el.text.strip() and isinstance(el.tag, str):
             out.setdefault(el.tag, el.text.strip()[:120])

@@ -55,7 +55,8 @@ def fat_datetime(date: int, time_: int) -> float | None:
     return float(calendar.timegm((year, month, day, hour, minute, second)))
 
 
-def parse_imglist(body: bytes, folder_path: str, *, camera: str | None = None) -> tuple[list[MediaFile], list[str], list[str]]:
+def parse_imglist(body: bytes, folder_path: str, *,
+                  camera: str | None = None) -> tuple[list[MediaFile], list[str], list[str]]:
     """Parse one ``get_imglist.cgi?DIR=folder_path`` answer.
 
     Returns ``(files, subfolders, problems)``: :class:`~camrig.media.MediaFile` for each usable
