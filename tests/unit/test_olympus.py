@@ -382,8 +382,8 @@ def test_config_olympus_defaults_to_192_168_0_10_whatever_camera_address_says():
     assert hero.address == "10.5.5.9" and (oly.address, oly.http_port, oly.family) == ("192.168.0.10", 80, "olympus")
     cfg = config_from_mapping({"GOPROS": [{"iface": "wlan3", "model": "OLYMPUS", "address": "192.168.0.11"}]})
     assert cfg.cameras[0].address == "192.168.0.11"
-    with pytest.raises(ConfigError, match="Bluetooth"):
-        config_from_mapping({"GOPROS": [{"iface": "wlan3", "model": "olympus", "bt_mac": "d4:d9:19:9a:4c:7b"}]})
+    with pytest.raises(ConfigError, match="IPv4"):
+        config_from_mapping({"GOPROS": [{"iface": "wlan3", "model": "olympus", "address": "192.168.0"}]})
     assert registry.family("olympus").emulator == "camrig.emulator.olympus"
 
 

@@ -13,14 +13,15 @@ Config::
     {"name": "olympus", "model": "olympus", "iface": "wlan3", "address": "192.168.0.10"}
 
 ``CAMERA_ADDRESS`` (the GoPros' shared address) does not apply: an Olympus is always at
-192.168.0.10 unless its entry says otherwise. ``bt_mac`` is refused (nothing is sent over BLE).
+192.168.0.10 unless its entry says otherwise. ``bt_mac`` and ``wifi_mac`` are not needed; a
+``bt_mac`` is ignored (nothing is sent over BLE: an Olympus cannot be woken that way either).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..registry import Family, Problem
+from ..registry import EmulatorSpec, Family
 
 if TYPE_CHECKING:
     from ...config import CameraConfig, Config
@@ -31,10 +32,6 @@ MODELS = ("olympus",)
 DEFAULT_ADDRESS = "192.168.0.10"
 
 
-def _validate(cam: CameraConfig) -> list[Problem]:
-    if cam.bt_mac:
-        return [("bt_mac", "an Olympus is not driven or woken over Bluetooth; remove 'bt_mac'", cam.bt_mac)]
-    return []
 
 
 def build(config: Config, cam: CameraConfig, shared: Shared) -> CameraParts:
@@ -56,6 +53,22 @@ def build(config: Config, cam: CameraConfig, shared: Shared) -> CameraParts:
     return CameraParts(cam, link, http, driver, waker)
 
 
+def emulator_args(spec: EmulatorSpec) -> list[str]:
+    """:mod:`camrig.emulator.olympus`'s arguments for one emulated body: name, control socket,
+    listen address, HTTP port, the netdev its Wi-Fi takes down, answer delay; ``--start wifi-off``
+    only when the rig asks for it (an Olympus cannot be woken, so "asleep" starts it on); the
+    command list alternates OM-D, PEN-F with ``k`` unless ``spec.extra`` names one (``--list``)."""
+    args = ["--name", spec.name, "--control", spec.control_socket, "--listen", spec.listen,
+            "--port", str(spec.http_port), "--delay-ms", str(spec.delay_ms)]
+    if spec.netdev:
+        args += ["--netdev", spec.netdev]
+    if spec.start == "wifi-off":
+        args += ["--start", "wifi-off"]
+    if "--list" not in spec.extra:
+        args += ["--list", "OM-D" if spec.k % 2 else "PEN-F"]
+    return args + list(spec.extra)
+
+
 FAMILY = Family(
     name="olympus",
     title="Olympus OI.Share",
@@ -64,7 +77,7 @@ FAMILY = Family(
     default_http_port=80,                 # OPC 1.0a p. 13, Table 2-1: commands over HTTP, port 80
     default_address=DEFAULT_ADDRESS,
     fixed_address=True,
-    validate=_validate,
     build=build,
     emulator="camrig.emulator.olympus",
+    emulator_args=emulator_args,
 )
