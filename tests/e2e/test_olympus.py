@@ -88,11 +88,12 @@ def test_olympus_beside_gopros_on_loopback(make_loopback_rig):
 @pytest.mark.parametrize("mode", ["bind", "route"])
 def test_olympus_beside_gopros_in_namespaces(make_ns_rig, mode):
     rig = make_ns_rig(3, mode=mode, models=MODELS, association_delay=1.0)
+    status, body = rig.http_get("/get_connectmode.cgi", iface="wlan3")      # at 192.168.0.10 via wlan3
+    assert status == 200 and b"<connectmode>" in body
+    rig.camera(3).request("clear_events")                       # the probe was not the daemon
     rig.start_daemon(FAST)
     rig.wait_until(lambda: [c["state"] for c in rig.status()["cameras"]] == ["idle"] * 3, SLOW,
                    message="all three idle")
-    status, body = rig.http_get("/get_connectmode.cgi", iface="wlan3")      # at 192.168.0.10 via wlan3
-    assert status == 200 and b"<connectmode>" in body
     _record_and_stop(rig, "192.168.0.10")
     _check_olympus_protocol(rig)
     if mode == "route":
