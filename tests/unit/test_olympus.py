@@ -485,3 +485,19 @@ def test_worker_survives_a_body_whose_list_is_not_xml_and_records_once_it_is(cap
     finally:
         w.stop()
         b.close()
+
+
+def test_the_rigs_start_the_emulated_body_from_the_family_entry(tmp_path):
+    """The loopback rig builds the Olympus emulator's argv from Family.emulator/emulator_args alone:
+    the OM-D list for odd k, PEN-F for even k, ``--start wifi-off`` only when asked, extras last."""
+    from camrig.emulator.olympus import build_parser
+    from camrig.emulator.rig import LoopbackRig
+
+    rig = LoopbackRig(2, models=["olympus", "olympus"], workdir=tmp_path, emulator_extra={2: ["--list", "OM-D"]})
+    rig.cameras = [rig._camera_spec(k) for k in (1, 2)]
+    one, two = (rig._emulator_argv(c) for c in rig.cameras)
+    assert one[2] == "camrig.emulator.olympus" and one[one.index("--list") + 1] == "OM-D"
+    assert two.count("--list") == 1 and two[-2:] == ["--list", "OM-D"]
+    args = build_parser().parse_args(one[3:])
+    assert (args.name, args.listen, args.port, args.start) == ("cam1", rig.cameras[0].address,
+                                                               rig.cameras[0].http_port, "on")
