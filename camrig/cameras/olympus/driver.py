@@ -404,9 +404,7 @@ class OlympusDriver:
         ``recording_evidence`` saying why. ``raw``: model, dialect, command list version, mode."""
         with self._lock:
             s = self.ensure_session()
-            res = self._get("get_connectmode")
-            if res.status != 200:
-                raise self._refused("get_connectmode", res)
+            self.request("get_connectmode", ok=(200,))         # checked against the list too
             return CameraStatus(encoding_active=s.recording, system_ready=True, encoding_confirmed=False,
                                 recording_evidence=s.evidence,
                                 raw={"model": s.caminfo.get("model"), "protocol": s.dialect.name,
