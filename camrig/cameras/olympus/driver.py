@@ -400,8 +400,8 @@ class OlympusDriver:
             self.request("exec_takemotion", [("com", com)], mode="rec")
             s.recording = bool(on)
             s.known_idle = not on
-            s.evidence = (f"exec_takemotion com={com} accepted (HTTP 200) "
-                          f"{dt.datetime.now().isoformat(timespec='seconds')}; the camera has no state query")
+            when = dt.datetime.now().isoformat(timespec="seconds")  # wall time, for people
+            s.evidence = f"exec_takemotion com={com} accepted (HTTP 200) {when}; the camera has no state query"
 
     def status(self) -> CameraStatus:
         """One liveness exchange (``get_connectmode.cgi``, which every mode answers) and the belief:
