@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import captures
+from .media import DEFAULT_RECORD_BYTES, THM_BYTES, MediaStore, TokenBucket, parse_rate, parse_size
 
 log = logging.getLogger("camrig.emulator")
 
@@ -86,7 +87,8 @@ BLE_ERRORS = ("enosys", "busy", "auth", "refused", "hang", "encrypt", "drop", "r
 # re-sending BLE Wi-Fi-on restarts the time (#101, 2018-07-01). "requests-reset" (every HTTP
 # request restarts it) is unverified: no source reports it.
 IDLE_POLICIES = ("ignore-requests", "requests-reset")
-TOGGLE_FAULTS = ("http_500", "bad_json", "truncated_json", "oversized_json", "no_key_10", "ignore_wol")
+TOGGLE_FAULTS = ("http_500", "bad_json", "truncated_json", "oversized_json", "no_key_10", "ignore_wol",
+                 "no_range", "hostile_list")
 #: Behaviour switches (on/off through ``fault(name, on=...)``) where the sources are silent or
 #: cameras differ (docs/models.md "Camera modes, presets and emulator fidelity"):
 #: busy_while_recording — status 8 system_busy 1 all through a capture (a real camera may stay busy);
@@ -241,6 +243,41 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's name
         self.server.camera._serve(self)
 
+    def do_HEAD(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's name
+        """As GET, without the body (media files: size and Range support without the bytes)."""
+        self.server.camera._serve(self)
+
+    def send_head(self, code: int, extra_headers: str, length: int, content_type: str) -> bool:
+        """Status line and headers of a streamed answer (``extra_headers``: ``Name: value\r\n`` lines);
+        False when the client is gone."""
+        reason = self.responses.get(code, ("",))[0]
+        keep = not self.close_connection
+        head = (f"HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n"
+                f"{extra_headers}Connection: {'keep-alive' if keep else 'close'}\r\n\r\n").encode("latin-1")
+        try:
+            self.wfile.write(head)
+            return True
+        except OSError:
+            self.close_connection = True
+            return False
+
+    def send_raw(self, code: int, extra_headers: str, body: bytes, content_type: str) -> None:
+        """A whole answer with extra headers (a 416 with its Content-Range)."""
+        if self.send_head(code, extra_headers, len(body), content_type) and self.command != "HEAD":
+            try:
+                self.wfile.write(body)
+            except OSError:
+                self.close_connection = True
+
+    def abort(self) -> None:
+        """Cut the connection now (a reset): the media_drop fault."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def reply(self, code: int, body: bytes, content_type: str = "application/json",
               *, truncate: bool = False) -> None:
         """Write status line, headers and body at once. ``truncate``: announce the full
@@ -251,6 +288,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 f"Content-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\n"
                 f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n").encode("latin-1")
+        if self.command == "HEAD":
+            body = b""
         payload = head + (body[: len(body) // 2] if truncate else body)
         if truncate:
             self.close_connection = True
@@ -353,6 +392,19 @@ class CameraBody:
                          mins after camera powers off"). ``"requests-reset"`` (unverified): every
                          HTTP request restarts it too, and only an awake camera times out.
 
+      media_dir          the SD card (:class:`~.media.MediaStore`): a directory ``<d>/<n>`` whose files
+                         are listed and served, and where a stopped recording writes its files
+                         named as ``media_model`` names them. None (default): no card on disk: the
+                         list holds this session's captures as ``GOPRnnnn`` names with sizes from
+                         the capture's bit rate, and files are not served (the old behaviour).
+      media_model        naming of new files (``hero5`` … ``hero13``; ``hero5``: GOPR/GPcc).
+      record_template    MP4 each new chapter starts from (one with a GPMF track; None: a minimal MP4).
+      record_bytes       each new chapter's size (bytes; sparse padding with a ``free`` box).
+      record_chapters    chapters per recording (1).
+      hevc               name videos ``GX…`` (HEVC) instead of ``GH…`` (default: HERO11 and later).
+      rate               media bandwidth cap, bytes/s or ``"4MB/s"`` (None: none).
+      no_range           ignore HTTP Range: answer 200 with the whole file.
+
     ``start()`` binds everything and returns; ``close()`` stops it promptly; ``port``,
     ``media_port`` and ``wol_port`` are the bound ports after ``start()``.
     """
@@ -367,7 +419,11 @@ class CameraBody:
                  fixture: str | os.PathLike = DEFAULT_FIXTURE,
                  delay_ms: float = 20.0, netdev: str | None = None,
                  association_delay: float = 2.0, boot_delay: float = 0.5, start: str = "awake",
-                 idle_wifi_off: float = 0.0, idle_wifi_off_policy: str = "ignore-requests"):
+                 idle_wifi_off: float = 0.0, idle_wifi_off_policy: str = "ignore-requests",
+                 media_dir: str | os.PathLike | None = None, media_model: str = "hero7",
+                 record_template: str | os.PathLike | None = None, record_bytes: int | None = DEFAULT_RECORD_BYTES,
+                 record_chapters: int = 1, hevc: bool | None = None, rate: str | float | None = None,
+                 no_range: bool = False):
         if start not in ("awake", "asleep", "wifi-off"):
             raise ValueError(f"start must be awake, asleep or wifi-off, got {start!r}")
         if idle_wifi_off_policy not in IDLE_POLICIES:
@@ -419,7 +475,8 @@ class CameraBody:
         self._closing = threading.Event()
         self._events: collections.deque = collections.deque(maxlen=EVENTS_KEPT)
         self._faults: dict[str, Any] = {k: False for k in TOGGLE_FAULTS + SWITCHES}
-        self._faults.update(slow=0.0, ble_error=None)
+        self._faults.update(slow=0.0, ble_error=None, media_drop=None, media_stall=None, media_extra=0,
+                            no_range=bool(no_range))
         self.power = "on"            # "on" | "asleep"
         self.wifi = "on"             # "on" | "off"
         self.system_ready = True
@@ -427,8 +484,22 @@ class CameraBody:
         self.record_started_at: float | None = None
         self.recorded_s = 0.0        # seconds recorded in this session (closed recordings)
         self.locate = False
-        self.hilights: list[float] = []
+        self.hilights: list[float] = []        # seconds into the recording of each HiLight (status 59)
+        #: Every HiLight taken: ``{"t" (monotonic s), "via", "offset_s" (into the recording), "recording"}``.
+        self.hilight_log: list[dict] = []
+        self.recordings = 0          # recordings started this session
         self.files: list[dict] = []  # media recorded this session
+        if record_chapters < 1:
+            raise ValueError(f"record_chapters must be at least 1, got {record_chapters!r}")
+        self.record_chapters = int(record_chapters)
+        if hevc is None:
+            hevc = media_model in ("hero11", "hero12", "hero13")   # HEVC only (reported, module media)
+        self.media: MediaStore | None = (MediaStore(media_dir, model=media_model, template=record_template,
+                                                    hevc=hevc, record_bytes=record_bytes)
+                                         if media_dir is not None else None)
+        self.rate: float | None = parse_rate(rate)
+        self.bucket: TokenBucket | None = TokenBucket(self.rate) if self.rate else None
+        self.turbo_transfer = False
         self.clients: set[str] = set()
         self.booted_at = time.monotonic()
         self._boot_gen = 0
@@ -607,6 +678,18 @@ class CameraBody:
         """The body of a refused request (HTTP 500 without one); None: an empty body."""
         return None
 
+    def _serve_file(self, h: _Handler, path: str, params: dict) -> bool:
+        """Stream a media file when ``path`` is one (the media front-end); False: route it."""
+        return False
+
+    def _media_command(self, path: str, params: dict, t: float):
+        """A media command over HTTP (the media front-end; hold _lock): ``(code, body)`` or None."""
+        return None
+
+    def media_fault(self, name: str, kw: dict[str, Any]) -> bool:
+        """Set a media fault (the media front-end; hold _lock); False when ``name`` is not one."""
+        return False
+
     def _route_http(self, path: str, params: dict, post: list):
         """The main HTTP server's routing: ``(code, body dict | bytes | None)``; the front-end
         gives it. ``post``: callables run after the answer has been sent."""
@@ -633,9 +716,12 @@ class CameraBody:
         kind = self._capture_kind_now()
         if kind == "photo":
             self.photos += 1
-            self.files.append({"n": f"GOPR{len(self.files) + 1:04d}.JPG",
-                               "mod": str(int(self._camera_clock().replace(tzinfo=datetime.UTC).timestamp())),
-                               "ls": "-1", "s": "4000000"})
+            if self.media is not None:
+                name = f"GOPR{self.media.next_number():04d}.JPG"
+                self._write_card_file(name, THM_BYTES)
+            else:
+                name = f"GOPR{len(self.files) + 1:04d}.JPG"
+            self.files.append({"n": name, "mod": str(self._camera_epoch()), "ls": "-1", "s": "4000000"})
             self._event("photo", t, via=via, mode=self.mode, sub_mode=self.sub_mode)
             return
         if kind == "none":
@@ -643,7 +729,23 @@ class CameraBody:
             return
         self.record_started_at = t
         self.capture_kind = kind
+        self.recordings += 1
         self._event("record_start", t, via=via, capture=kind)
+
+    def _camera_epoch(self) -> int:
+        """The camera clock as epoch seconds (its local time read as UTC: what ``cre``/``mod`` carry)."""
+        return int(self._camera_clock().replace(tzinfo=datetime.UTC).timestamp())
+
+    def _write_card_file(self, name: str, data: bytes, folder: str = "100GOPRO") -> None:
+        """Write one file on the card (a photo), mtime the camera clock; errors are logged, never raised."""
+        assert self.media is not None
+        try:
+            (self.media.root / folder).mkdir(exist_ok=True)
+            path = self.media.root / folder / name
+            path.write_bytes(data)
+            os.utime(path, (self._camera_epoch(),) * 2)
+        except OSError as exc:
+            log.warning("%s: writing %s on the card failed: %s", self.name, name, exc)
 
     def _stop_recording(self, cause: str, t: float) -> None:
         if self.record_started_at is None:
@@ -652,14 +754,37 @@ class CameraBody:
         self.recorded_s += length
         n = len(self.files) + 1
         kind, self.capture_kind = self.capture_kind, None
-        self.files.append({
-            "n": f"G{n:07d}.JPG" if kind == "timelapse_photo" else f"GOPR{n:04d}.MP4",
-            "mod": str(int(self._camera_clock().replace(tzinfo=datetime.UTC).timestamp())),
-            "ls": "-1",
-            "s": str(int(length * self._kb_per_s * 1024)),
-        })
+        size = str(int(length * self._kb_per_s * 1024))
+        if self.media is None:
+            self.files.append({"n": f"G{n:07d}.JPG" if kind == "timelapse_photo" else f"GOPR{n:04d}.MP4",
+                               "mod": str(self._camera_epoch()), "ls": "-1", "s": size})
+        elif kind == "timelapse_photo":
+            name = f"G{n:07d}.JPG"
+            self._write_card_file(name, THM_BYTES)
+            self.files.append({"n": name, "mod": str(self._camera_epoch()), "ls": "-1", "s": size})
+        else:
+            # The recording's files on the card (chapters, LRV, THM): a trigger cycle makes footage.
+            try:
+                names = self.media.add_recording(chapters=self.record_chapters, when=self._camera_epoch())
+            except (OSError, ValueError) as exc:
+                log.warning("%s: writing the recording's files failed: %s", self.name, exc)
+                names = []
+            self.files += [{"n": n, "mod": str(self._camera_epoch()), "ls": "-1", "s": size}
+                           for n in names if n.endswith(".MP4")]
         self.record_started_at = None
         self._event("record_stop", t, cause=cause, seconds=round(length, 3))
+
+    def _hilight(self, via: str, t: float) -> bool:
+        """A HiLight now (hold _lock): while recording it is kept (status 58 num_hilights counts
+        it, 59 last_hilight_time_msec is its offset into the recording), logged as a ``hilight``
+        event and in :attr:`hilight_log`; True. Not recording: nothing, False."""
+        if self.record_started_at is None:
+            return False
+        offset = t - self.record_started_at
+        self.hilights.append(offset)
+        self.hilight_log.append({"t": t, "via": via, "offset_s": round(offset, 3), "recording": self.recordings})
+        self._event("hilight", t, via=via, offset_s=round(offset, 3))
+        return True
 
     def _go_asleep(self, cause: str, t: float) -> None:
         self._stop_recording(cause, t)
@@ -850,6 +975,8 @@ class CameraBody:
             return
         path, _, query = h.path.partition("?")
         params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        if self._serve_file(h, path, params):
+            return
         post: list[Callable[[], None]] = []
         if h.server.role == "media":
             code, body = self._route_media(path)
@@ -982,7 +1109,7 @@ class CameraBody:
                 if err is not None and err not in BLE_ERRORS:
                     raise ValueError(f"ble_error must be one of {BLE_ERRORS} or null, got {err!r}")
                 self._faults["ble_error"] = err
-            else:
+            elif not self.media_fault(name, kw):
                 raise ValueError(f"unknown fault {name!r}")
             self._event("fault", t, name=name, **kw)
         if after:
@@ -1011,6 +1138,9 @@ class CameraBody:
                 "delay_ms": self.delay_ms,
                 "date_time": self._camera_clock().isoformat() if self._clock_set else None,
                 "files": [f["n"] for f in self.files],
+                "hilights": [dict(h) for h in self.hilight_log],
+                "turbo_transfer": self.turbo_transfer,
+                "rate": self.rate,
                 "ports": {"http": self.port, "media": self.media_port, "wol": self.wol_port,
                           "stream": self.stream_port},
                 "wifi_mac": self.wifi_mac,
@@ -1049,7 +1179,45 @@ class CameraBody:
             with self._lock:
                 return {"ok": True, "ble_error": self._faults["ble_error"], "bt_mac": self.bt_mac,
                         "power": self.power, "wifi": self.wifi}
+        if op == "hilights":
+            # Every HiLight of this session, in order: {"t": monotonic s, "via", "offset_s", "recording"}.
+            with self._lock:
+                return {"ok": True, "hilights": [dict(h) for h in self.hilight_log]}
+        if op == "media":
+            return self.media_state()
+        if op == "media_seed":
+            # Recordings of the given sizes (bytes or "3MB") written on the card now.
+            if self.media is None:
+                raise ValueError(f"{self.name} has no media directory (--media DIR)")
+            sizes = args.get("recordings")
+            if not isinstance(sizes, list) or not sizes:
+                raise ValueError("media_seed needs recordings: a list of sizes")
+            names: list[str] = []
+            for size in sizes:
+                names += self.media.add_recording(chapters=int(args.get("chapters", self.record_chapters)),
+                                                  size=parse_size(size), when=self._camera_epoch())
+            with self._lock:
+                self._event("media_seed", names=names)
+            return {"ok": True, "names": names}
         raise ValueError(f"unknown op {op!r}")
+
+    def media_state(self) -> dict:
+        """Control ``media`` answer: ``{"ok", "root" (None without a card), "files": [{"d", "n",
+        "s" (bytes, int)}], "turbo_transfer", "rate" (bytes/s or None), "faults": {media ones}}``."""
+        files = []
+        if self.media is not None:
+            for d, fs in self.media.entries():
+                files += [{"d": d, "n": f["n"], "s": int(f["s"])} for f in fs]
+                for f in fs:
+                    if f["n"].endswith(".MP4"):
+                        for c in self.media.companions(d, f["n"]):
+                            if c.is_file():
+                                files.append({"d": d, "n": c.name, "s": c.stat().st_size})
+        with self._lock:
+            faults = {k: self._faults.get(k) for k in ("media_drop", "media_stall", "media_extra",
+                                                       "no_range", "hostile_list")}
+            return {"ok": True, "root": str(self.media.root) if self.media else None, "files": files,
+                    "turbo_transfer": self.turbo_transfer, "rate": self.rate, "faults": faults}
 
 
 
@@ -1095,6 +1263,16 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--idle-wifi-off-policy", choices=IDLE_POLICIES, default="ignore-requests",
                    help="ignore-requests: HTTP polling does not keep Wi-Fi up (reported on HERO5); "
                         "requests-reset: every request restarts the idle time (unverified)")
+    p.add_argument("--media", metavar="DIR", help="the SD card: a directory of <100GOPRO>/<file>, listed and "
+                   "served; stopped recordings write their files there (default: none, names only)")
+    p.add_argument("--record-template", metavar="MP4", help="MP4 each new chapter starts from (default: a minimal MP4)")
+    p.add_argument("--record-size", default=str(DEFAULT_RECORD_BYTES),
+                   help="size of each new chapter, e.g. 3MB (sparse padding; default 2MB)")
+    p.add_argument("--record-chapters", type=int, default=1, help="chapters per recording (default 1)")
+    p.add_argument("--encoding", choices=("avc", "hevc"), help="GH (AVC) or GX (HEVC) names (default: by model)")
+    p.add_argument("--seed", default="", help="recordings written on the card at start, sizes: 3MB,5MB")
+    p.add_argument("--rate", help="media bandwidth cap for all connections, e.g. 4MB/s (default: none)")
+    p.add_argument("--no-range", action="store_true", help="ignore HTTP Range: 200 and the whole file")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -1105,4 +1283,20 @@ def body_kwargs(args: argparse.Namespace) -> dict:
                 wol_port=args.wol_port, wifi_mac=args.wifi_mac, bt_mac=args.bt_mac, fixture=args.fixture,
                 delay_ms=args.delay_ms, netdev=args.netdev, association_delay=args.association_delay,
                 boot_delay=args.boot_delay, start=args.start, idle_wifi_off=args.idle_wifi_off,
-                idle_wifi_off_policy=args.idle_wifi_off_policy)
+                idle_wifi_off_policy=args.idle_wifi_off_policy, media_dir=args.media,
+                media_model=getattr(args, "model", "hero7"),
+                record_template=args.record_template, record_bytes=parse_size(args.record_size),
+                record_chapters=args.record_chapters,
+                hevc=None if args.encoding is None else args.encoding == "hevc",
+                rate=args.rate, no_range=args.no_range)
+
+
+def seed_from_args(cam: CameraBody, args: argparse.Namespace) -> None:
+    """Write ``--seed`` recordings on the card (SystemExit naming the flag when there is no ``--media``)."""
+    sizes = [s for s in args.seed.split(",") if s.strip()]
+    if not sizes:
+        return
+    if cam.media is None:
+        raise SystemExit("--seed needs --media DIR")
+    for size in sizes:
+        cam.media.add_recording(chapters=args.record_chapters, size=parse_size(size))

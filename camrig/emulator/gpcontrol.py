@@ -274,10 +274,14 @@ class GpControlFront(_Base):
                 post.append(self._apply_netdev)
                 return 200, {}
             if path == "/gp/gpControl/command/storage/tag_moment":
-                if self.record_started_at is not None:
-                    self.hilights.append(t - self.record_started_at)
-                    self._event("hilight", t, via="http")
+                # GPCAMERA_TAG_MOMENT (HERO7Black_gpControl.json commands): 200 {} whether or not a
+                # recording runs; only a recording keeps it (status 58 num_hilights). Unverified
+                # what a camera answers when not recording.
+                self._hilight("http", t)
                 return 200, {}
+            media = self._media_command(path, params, t)
+            if media is not None:
+                return media
             if path == "/gp/gpControl/command/setup/date_time":
                 try:
                     when = decode_date_time(p or "", lenient=self._faults["lenient_date_time"])

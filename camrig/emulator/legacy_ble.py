@@ -78,9 +78,8 @@ class LegacyBleFront(_Base):
             elif cmd == BLE_HILIGHT:
                 if self.power != "on":
                     status = BLE_FAILED
-                elif self.record_started_at is not None:
-                    self.hilights.append(t - self.record_started_at)
-                    self._event("hilight", t, via="ble")
+                else:
+                    self._hilight("ble", t)
             else:
                 status = BLE_INVALID
         if wifi_changed:

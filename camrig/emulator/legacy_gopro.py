@@ -57,6 +57,7 @@ from .body import (  # noqa: F401 - the names tests and tools import from here
     normalize_mac,
     parse_magic_packet,
     run_until_signalled,
+    seed_from_args,
 )
 from .gpcontrol import (  # noqa: F401
     CAPTURE_KIND,
@@ -68,11 +69,12 @@ from .gpcontrol import (  # noqa: F401
     error_record,
 )
 from .legacy_ble import LegacyBleFront
+from .media import MediaFront
 
 log = logging.getLogger("camrig.emulator.legacy_gopro")
 
 
-class LegacyGoPro(GpControlFront, LegacyBleFront, CameraBody):
+class LegacyGoPro(GpControlFront, LegacyBleFront, MediaFront, CameraBody):
     """One emulated GoPro HERO5–8 (gpControl over HTTP, Wake-on-LAN, BLE through the control socket).
 
     Arguments: those of :class:`~.body.CameraBody` (name, control_path, listen, port, media_port,
@@ -104,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     """``python -m camrig.emulator.legacy_gopro`` options: the body's and gpControl's."""
     p = common_parser("python -m camrig.emulator.legacy_gopro",
                       "Emulated GoPro HERO5-8 (gpControl) for the test rig.")
+    p.add_argument("--model", choices=("hero5", "hero6", "hero7", "hero8"), default="hero7",
+                   help="names of new files on the card (HERO5: GOPRnnnn/GPccnnnn; later GHccnnnn)")
     p.add_argument("--stream-port", type=int, default=8554, help="UDP live-preview keep-alive port")
     p.add_argument("--capabilities", default=str(DEFAULT_CAPABILITIES),
                    help="/gp/gpControl capability JSON (default: the HERO7 Black capture); 'none': 404 "
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     cam = LegacyGoPro(args.name, stream_port=args.stream_port,
                       capabilities=None if args.capabilities == "none" else args.capabilities,
                       **body_kwargs(args))
+    seed_from_args(cam, args)
     return run_until_signalled(cam)
 
 

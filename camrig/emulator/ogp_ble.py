@@ -28,6 +28,8 @@ _Base: Any = object
 
 #: BLE status value sizes in bytes (openapi State formats: int32ub, int64ub; enums one byte).
 STATUS_BYTES = {13: 4, 35: 4, 54: 8, 57: 4, 60: 4, 96: 4, 97: 4}
+#: Open GoPro BLE spec, ID Tables, Command IDs: 0x18 "Hilight Moment".
+CMD_HILIGHT_MOMENT = 0x18
 CONNECT_ERRORS = {"enosys": "Function not implemented (38)", "busy": "Device or resource busy (16)",
                   "refused": "Connection refused (111)"}
 
@@ -227,6 +229,15 @@ class OpenGoProBleFront(_Base):
                     result = self._load_group(int.from_bytes(message[2:4], "big"), t, via="ble")
                     return bytes([mid, {"ok": p.RESULT_SUCCESS, "capturing": p.RESULT_ERROR}.get(
                         result, p.RESULT_INVALID)])
+                if mid == CMD_HILIGHT_MOMENT and len(message) == 1:
+                    # Open GoPro BLE spec, ID Tables: 0x18 "Hilight Moment" (HERO9 has no HTTP one).
+                    # Answer 18 00 (on the wire 02 18 00); asleep: 18 01. While not recording it is
+                    # answered 18 00 and nothing is kept, as the legacy command (unverified).
+                    if self.power != "on":
+                        return bytes([mid, p.RESULT_ERROR])
+                    self._activity(None, t)
+                    self._hilight("ble", t)
+                    return bytes([mid, p.RESULT_SUCCESS])
                 if mid == p.CMD_SLEEP and len(message) == 1:
                     post.append(lambda: self._sleep_after_answer(t))
                     return bytes([mid, p.RESULT_SUCCESS])

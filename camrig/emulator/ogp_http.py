@@ -154,15 +154,18 @@ class OpenGoProHttpFront(_Base):
                 return 200, {}
             if path == "/gopro/camera/setting":
                 return self._setting(params, t)
-            if path == "/gopro/media/list":
-                return 200, self.media_list()
+            media = self._media_command(path, params, t)
+            if media is not None:
+                return media
             if path == "/gopro/media/hilight/moment":
+                # OGP_TAG_MOMENT: x-supported-cameras HERO10 Black and later; "This can only be used
+                # during recording": 200 (200Empty) while recording, else 500 GenericEmpty "Camera
+                # is not currently recording" (OpenAPI responses).
                 if self.model not in HILIGHT_MOMENT_MODELS:
                     return 404, None
-                if self.record_started_at is None:
-                    return 500, {}          # OpenAPI: 500 "Camera is not currently recording"
-                self.hilights.append(t - self.record_started_at)
-                self._event("hilight", t, via="http")
+                if not self._hilight("http", t):
+                    self._event("hilight_refused", t, via="http", cause="not recording")
+                    return 500, {}
                 return 200, {}
             if path == "/gopro/camera/control/set_ui_controller":
                 if self.model == "hero9":

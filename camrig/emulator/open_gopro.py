@@ -86,8 +86,9 @@ from typing import Any
 from camrig.cameras.open_gopro import protocol as p
 
 from . import captures
-from .body import CameraBody, _Handler, _HttpServer, body_kwargs, common_parser, run_until_signalled
+from .body import CameraBody, _Handler, _HttpServer, body_kwargs, common_parser, run_until_signalled, seed_from_args
 from .legacy_ble import LegacyBleFront
+from .media import MediaFront
 from .ogp_ble import CONNECT_ERRORS, STATUS_BYTES, OpenGoProBleFront, _BleSession  # noqa: F401 - re-exported
 from .ogp_http import (  # noqa: F401 - re-exported
     GET_DATE_TIME_MODELS,
@@ -115,7 +116,7 @@ GROUP_FLAT_MODE = {p.PRESET_GROUP_VIDEO: 12, p.PRESET_GROUP_PHOTO: 17, p.PRESET_
 GROUP_CAPTURE = {p.PRESET_GROUP_VIDEO: "video", p.PRESET_GROUP_PHOTO: "photo",
                  p.PRESET_GROUP_TIMELAPSE: "timelapse_video"}
 
-class OpenGoPro(OpenGoProHttpFront, OpenGoProBleFront, LegacyBleFront, CameraBody):
+class OpenGoPro(OpenGoProHttpFront, OpenGoProBleFront, LegacyBleFront, MediaFront, CameraBody):
     """One emulated Open GoPro camera. Arguments as :class:`~.body.CameraBody`, plus ``model``
     (hero9…hero13), ``usb`` (wired control must be enabled first) and ``auto_sleep`` (seconds
     without keep-alive before auto power down; 0 = never). ``fixture`` defaults to the real
@@ -137,6 +138,7 @@ class OpenGoPro(OpenGoProHttpFront, OpenGoProBleFront, LegacyBleFront, CameraBod
             raise ValueError(f"http_date_time_old must be 'accept' or 'refuse', got {http_date_time_old!r}")
         if usb and kwargs.get("start") == "wifi-off":
             kwargs["start"] = "asleep"     # on USB the link stays up whatever the AP does
+        kwargs.setdefault("media_model", model)
         CameraBody.__init__(self, name, fixture=fixture, **kwargs)
         self.model = model
         self.usb = usb
@@ -206,6 +208,10 @@ class OpenGoPro(OpenGoProHttpFront, OpenGoProBleFront, LegacyBleFront, CameraBod
         self.port = self._http.server_address[1]
         threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},
                          name=f"{self.name}-http", daemon=True).start()
+
+    def _serves_files(self, role: str) -> bool:
+        """The whole Open GoPro HTTP API, files included, is on the one server (port 8080)."""
+        return True
 
     def wake_on_lan(self, data: bytes, source: str = "?") -> bool:
         """Open GoPro cameras do not wake on LAN (DESIGN.md field facts): ignored, no event."""
@@ -362,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                     ble_ready_delay=args.ble_ready_delay, ble_unready=args.ble_unready,
                     ble_connect_delay=args.ble_connect_delay, http_date_time_old=args.http_date_time_old,
                     preset_busy=args.preset_busy, **body_kwargs(args))
+    seed_from_args(cam, args)
     if args.allow_no_host:
         cam.fault("usb_require_host", on=False)
     return run_until_signalled(cam)
