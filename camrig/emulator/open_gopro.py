@@ -78,6 +78,7 @@ Run it: ``python -m camrig.emulator.open_gopro --model hero12 --name bumper --co
 
 from __future__ import annotations
 
+import argparse
 import logging
 import threading
 import time
@@ -341,6 +342,10 @@ def build_parser():
     parser = common_parser("python -m camrig.emulator.open_gopro",
                            "Emulated Open GoPro camera (HERO9-13) for the test rig.")
     parser.set_defaults(port=8080, fixture=str(STATE_FIXTURE))
+    # Accepted as before the body/front-end split (the old parser was the HERO5-8 one); a HERO9-13
+    # has no gpControl capability JSON nor live-preview keep-alive here, so both are ignored.
+    parser.add_argument("--stream-port", type=int, default=8554, help=argparse.SUPPRESS)
+    parser.add_argument("--capabilities", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=MODELS, default="hero12")
     parser.add_argument("--usb", action="store_true", help="camera on USB: wired control must be enabled first")
     parser.add_argument("--auto-sleep", type=float, default=0.0,
