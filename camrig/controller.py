@@ -96,6 +96,9 @@ class Controller:
         self.wanted = False
         #: ``record on`` sets it, ``record off|auto`` clears it: wanted = trigger OR latch
         self.latch = False
+        #: who set the latch (the Command's source); ``remote`` (MQTT, issue 15) shows as
+        #: ``wanted_by: ["remote"]`` instead of ``latch``
+        self.latch_source: str | None = None
         self.cycle = 0
         self._event = threading.Event()
         self._stop = threading.Event()
@@ -253,7 +256,8 @@ class Controller:
     # --- outputs ------------------------------------------------------------------------------
 
     def wanted_by(self) -> list[str]:
-        """Why recording is wanted now: the active trigger kinds (``pin``, ``file``) and ``latch``;
+        """Why recording is wanted now: the active trigger kinds (``pin``, ``file``) and ``latch``
+        (``remote`` when the latch was set by an MQTT command, source ``remote``);
         empty while recording is not wanted (the triggers are then not read again: a read of the
         trigger file goes through its settle filter, and the loop's own reads are enough)."""
         why: list[str] = []
@@ -267,7 +271,7 @@ class Controller:
             if active and kind not in why:
                 why.append(kind)
         if self.latch:
-            why.append("latch")
+            why.append("remote" if self.latch_source == "remote" else "latch")
         return why
 
     def snapshot(self) -> dict:
@@ -328,6 +332,7 @@ class Controller:
     def _cmd_record(self, cmd: Command) -> Result:
         mode = cmd.args[0]
         self.latch = mode == "on"
+        self.latch_source = cmd.source if self.latch else None
         trigger = bool(self.trigger.value)
         self._apply(trigger, f"record {mode}")
         self._publish()
