@@ -565,7 +565,8 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
         else:
             address = usb_address(serial)
     else:
-        address = raw.get("address", family.default_address if default_address is None else default_address)
+        address = raw.get("address", family.default_address if default_address is None or family.fixed_address
+                          else default_address)
     try:
         if not isinstance(address, str):  # ipaddress would take 167773449 for 10.0.0.9
             raise TypeError(address)

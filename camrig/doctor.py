@@ -429,18 +429,27 @@ def _probe(p, config: Config) -> list[Finding]:
                            None if ok else "turn the camera's Wi-Fi on (the daemon wakes it over BLE) or: "
                                            "nmcli con up <camera SSID>"))
     try:
+        describe = getattr(p.driver, "describe", None)      # the family's own facts (Olympus)
+        if callable(describe):
+            for key, value in describe().items():
+                out.append(Finding(key, OK, str(value)))
         st = p.driver.status()
         if st.storage_problem:
             out.append(Finding("card", FAIL, f"FAIL {st.storage_problem} (sd_status {st.sd_status}): the camera "
                                              "cannot record until it is fixed",
                                "insert, free or format the card"))
-        out.append(Finding("status", OK, f"ok: recording={'yes' if st.encoding_active else 'no'} "
+        rec = ("yes" if st.encoding_active else "no") + ("" if st.encoding_confirmed
+                                                          else " (unconfirmed: no state query)")
+        out.append(Finding("status", OK, f"ok: recording={rec} "
                                          f"mode={st.mode_name or 'not reported'} battery={st.battery_percent}% "
                                          f"sd_status={st.sd_status} ({sd_text(st.sd_status)}) "
                                          f"free={st.remaining_space_kb} KB"))
         if st.in_video_mode is False:
             out.append(Finding("mode", OK, f"not video ({st.mode_name}): the daemon selects video before recording"))
-        if not st.encoding_active:     # never while recording: a file is open
+        # Never while recording (a file is open), nor when "not recording" is only a belief (an
+        # Olympus has no state query: setting its clock switches it to play mode, which would end
+        # a movie a previous daemon started).
+        if not st.encoding_active and st.encoding_confirmed:
             try:
                 p.driver.set_date_time(dt.datetime.now())
                 via = getattr(p.driver, "clock_via", None)
@@ -450,7 +459,9 @@ def _probe(p, config: Config) -> list[Finding]:
                 out.append(Finding("clock", WARN, f"WARN the camera refused its clock ({why}): its footage keeps "
                                                   "its own time"))
     except CamRigError as exc:
-        out.append(Finding("status", FAIL, f"FAIL {exc}", "is the camera on and in range? see the lines above"))
+        hint = getattr(p.waker, "wake_hint", None)
+        out.append(Finding("status", FAIL, f"FAIL {exc}",
+                           hint or "is the camera on and in range? see the lines above"))
     return out
 
 

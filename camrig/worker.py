@@ -349,6 +349,11 @@ class CameraWorker:
                 "step": self.step,
                 "wanted": self._wanted,
                 "recording": self.recording,
+                # False: ``recording`` is the driver's belief, not a state read (Olympus OI.Share
+                # has no state query); None while a shutter is unanswered.
+                "recording_confirmed": (None if self.recording is None
+                                        else (st.encoding_confirmed if st is not None else True)),
+                "recording_evidence": st.recording_evidence if st is not None else None,
                 "degraded": self.degraded,
                 "last_seen": (dt.datetime.fromtimestamp(self.last_seen, dt.UTC).isoformat(timespec="seconds")
                               if self.last_seen else None),
@@ -759,6 +764,10 @@ class CameraWorker:
             self.driver.set_date_time(dt.datetime.fromtimestamp(self.wallclock()))
         except (CamRigError, ValueError) as exc:
             why = exc.detail if isinstance(exc, CamRigError) else str(exc)
+            if getattr(exc, "retry_later", False):
+                # Not now, but soon (an Olympus after its first stop): try again at the next
+                # status read that finds the camera idle, not only when the wall clock moves.
+                self.clock_offset = None
             if why != self.clock_error:
                 self.log.warning("could not set the camera clock (its footage keeps its own time): %s", why)
             with self._cond:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import hashlib
+import inspect
 import logging
 import os
 import threading
@@ -347,11 +348,28 @@ def plan(recordings: list[Recording], media, options: Options) -> list[Item]:
     return proxies + full if options.what == "proxies-first" else in_order
 
 
+def driver_media(ctx: JobContext):
+    """The camera's :class:`camrig.media.MediaAccess` from its driver's ``media()``: given the job's
+    own connection (``media(ctx.http)``) when the family's ``media`` takes one (the GoPro
+    families), called bare otherwise (Olympus: its session lives on the driver); None when the
+    driver has no ``media`` (a camera reached over BLE only). Checks pre-emption first."""
+    ctx.check()
+    target = getattr(ctx, "_driver", None)
+    media = getattr(target, "media", None)
+    if not callable(media):
+        return None
+    try:
+        takes_http = bool(inspect.signature(media).parameters)
+    except (TypeError, ValueError):
+        takes_http = False
+    return media(ctx.http) if takes_http else media()
+
+
 class OffloadJob:
     """A worker job (camrig/jobs.py) that offloads one camera into ``root/<camera>/``.
 
     ``media_of(ctx) -> MediaAccess``: how to reach the camera's media from the job (default
-    ``ctx.driver.media(ctx.http)``). ``min_free``: bytes to keep free on the disk under ``root``.
+    :func:`driver_media`). ``min_free``: bytes to keep free on the disk under ``root``.
     ``statvfs``: os.statvfs (tests give a fake). ``after_recording(recording, paths, log)``: called
     once all of a recording's chapters are here (the ``.gpx`` hook, camrig/offload/hooks.py).
     Returns a summary dict; raises DiskLow, CameraUnreachable (after :data:`RETRIES`),
@@ -372,7 +390,7 @@ class OffloadJob:
         self.options = options or Options()
         self.progress = progress or Progress(camera)
         self.min_free = min_free
-        self.media_of = media_of or (lambda ctx: ctx.driver.media(ctx.http))
+        self.media_of = media_of or driver_media
         self.serial = serial
         self.statvfs = statvfs
         self.after_recording = after_recording
@@ -610,17 +628,18 @@ class OffloadJob:
     def _delete_after(self, ctx: JobContext, media, manifest: Manifest, recordings: list[Recording],
                       items: list[Item]) -> int:
         """Delete on the camera every recording whose files are all ``done`` here (verified,
-        fsynced, renamed): chapters first, then proxies and thumbnails. Returns files deleted."""
+        fsynced, renamed; a derived LRV/THM the camera does not have counts as done): chapters
+        first, then proxies, thumbnails and other files (a photo). Returns files deleted."""
         deleted = 0
         for rec in recordings:
             mine = [it for it in items if it.recording == rec.key and not it.telemetry]
             rows = {it.key: manifest.get(it.key) for it in mine}
-            if not mine or not any(kind(it.source) == "video" for it in mine):
+            if not mine:
                 continue
             ok = all(r is not None and (r.state in ("done", "deleted")
-                                        or (r.state == "missing" and not size_known(it.source)))
+                                        or (r.state == "missing" and ("derived", "1") in it.source.extra))
                      for it, r in ((it, rows[it.key]) for it in mine))
-            if not ok:
+            if not ok or all(getattr(rows[it.key], "state", None) != "done" for it in mine):
                 continue
             for it in mine:
                 r = rows[it.key]
@@ -632,7 +651,7 @@ class OffloadJob:
                 try:
                     media.delete(it.source)
                 except CameraRejected as exc:
-                    if kind(it.source) == "video":
+                    if ("derived", "1") not in it.source.extra:
                         log.warning("%s: delete %s refused: %s", self.camera, it.source.path, exc.detail)
                         continue
                     # a proxy or thumbnail the camera removed with its video

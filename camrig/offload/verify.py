@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 #: extensions walked as ISO base media files
-ISO_BMFF_EXTENSIONS = frozenset({"MP4", "LRV", "360", "36P"})
+ISO_BMFF_EXTENSIONS = frozenset({"MP4", "LRV", "360", "36P", "MOV"})
 
 
 class VerifyError(Exception):

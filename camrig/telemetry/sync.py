@@ -93,7 +93,7 @@ def sync_table(entries: Iterable[SyncEntry], *, session: str = "") -> dict[str, 
                      "source": e.source, "offset_s": off, "duration_s": round(e.duration_s, 3),
                      "gps_points": e.gps_points})
     return {"session": session, "reference": f"{ref.recording}@{ref.camera}" if ref else None,
-            "generated_utc": _iso(datetime.now(UTC)), "recordings": rows}
+            "generated_utc": _iso(datetime.now(UTC)), "recordings": rows}  # wall time, for people
 
 
 def write_sync_table(path: Path, entries: Iterable[SyncEntry], *, session: str = "") -> dict[str, Any]:

@@ -278,7 +278,8 @@ def test_delete_after_deletes_only_verified_recordings(camera, tmp_path):
     job(tmp_path, options=Options(delete_after=True))(context(camera))
     assert "100GOPRO/GH010001.MP4" in camera.deleted and "100GOPRO/GH020001.MP4" in camera.deleted
     assert "100GOPRO/GL010001.LRV" in camera.deleted
-    assert "100GOPRO/GOPR0004.JPG" not in camera.deleted          # a photo: no chapters, kept
+    assert "100GOPRO/GOPR0004.JPG" in camera.deleted              # a photo, verified by its size
+    assert (tmp_path / "media/front" / DAY / "GOPR0004.JPG").exists()
 
 
 def test_delete_after_keeps_a_recording_whose_chapter_failed(tmp_path):
@@ -334,3 +335,16 @@ def test_a_gpx_is_written_beside_a_recording_once_its_chapters_are_here(tmp_path
         assert gpx.exists() and b"<trkpt" in gpx.read_bytes()
     finally:
         cam.close()
+
+
+def test_a_family_whose_media_takes_no_connection_is_called_bare(camera, tmp_path):
+    """Olympus' driver.media() takes no argument (its session lives on the driver): the job calls
+    it bare instead of failing with a TypeError."""
+    http = HttpClient(AddressLink("front", "127.0.0.1"), port=camera.port, timeout=2.0, connect_timeout=0.5)
+
+    class Bare:
+        def media(self):
+            return LegacyMedia(http, "front", media_port=camera.port)
+    ctx = JobContext("front", http=http, driver=Bare(), log=logging.getLogger("t"))
+    summary = job(tmp_path)(ctx)
+    assert summary["files"] == 7
