@@ -96,9 +96,16 @@ def _follow(client, reply: dict, args) -> int:
         print(reply.get("detail", ""))
     bars = None if args.json else Bars(names)
     rows: dict = {}
+    from ..control import ControlError
     try:
         while True:
-            snap = client.snapshot()
+            try:
+                snap = client.snapshot()
+            except ControlError as exc:          # the daemon went away (stopped, crashed)
+                if bars is not None:
+                    bars.close()
+                print(f"lost the daemon while following the offload: {exc}", file=sys.stderr)
+                return 1
             snap = snap.get("snapshot", snap) if isinstance(snap, dict) else {}
             rows = {n: r for n, r in (snap.get("offload") or {}).items() if n in names}
             if bars is not None:
