@@ -95,6 +95,7 @@ def _follow(client, reply: dict, args) -> int:
     if not args.json:
         print(reply.get("detail", ""))
     bars = None if args.json else Bars(names)
+    runs = (reply.get("data") or {}).get("runs") or {}
     rows: dict = {}
     from ..control import ControlError
     try:
@@ -107,7 +108,9 @@ def _follow(client, reply: dict, args) -> int:
                 print(f"lost the daemon while following the offload: {exc}", file=sys.stderr)
                 return 1
             snap = snap.get("snapshot", snap) if isinstance(snap, dict) else {}
-            rows = {n: r for n, r in (snap.get("offload") or {}).items() if n in names}
+            # only this offload's rows: the snapshot may still hold an earlier offload's, finished
+            rows = {n: r for n, r in (snap.get("offload") or {}).items()
+                    if n in names and (n not in runs or r.get("run") == runs[n])}
             if bars is not None:
                 bars.update(rows)
             if rows and len(rows) == len(names) and all(finished(r) for r in rows.values()):

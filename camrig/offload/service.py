@@ -104,12 +104,14 @@ class OffloadService:
     def start(self, cameras: Sequence[str] | None = None, *, proxies_only: bool = False,
               delete_after: bool = False, source: str = "api") -> Result:
         """Queue an offload on each camera (all when ``cameras`` is None); one per camera at a time.
-        Returns at once: per camera, queued or why not."""
+        Returns at once: per camera, queued or why not; ``data``: ``root``, ``cameras`` (queued or
+        already running), ``runs`` (``{camera: run id}``: the snapshot rows of this offload)."""
         cfg = self._config()
         s = settings(cfg)
         workers = {w.name: w for w in self._workers()}
         names = list(cameras) if cameras else list(workers)
         results: dict[str, CameraResult] = {}
+        runs: dict[str, str] = {}
         for name in names:
             w = workers.get(name)
             if w is None:
@@ -124,6 +126,7 @@ class OffloadService:
                 h = self.handles.get(name)
                 if h is not None and not h.finished:
                     results[name] = CameraResult(True, f"offload already {h.state.value}")
+                    runs[name] = self.progress[name].run_id
                     continue
                 opts = Options(proxies_only=proxies_only, delete_after=delete_after, what=s["what"])
                 prog = Progress(name)
@@ -134,13 +137,14 @@ class OffloadService:
                 self.progress[name] = prog
                 self.options[name] = opts
                 self.handles[name] = w.submit(job)
+                runs[name] = prog.run_id
             results[name] = CameraResult(True, "offload queued (runs while the camera is idle and "
                                                "recording is not wanted)")
         ok = bool(results) and all(r.ok for r in results.values())
         queued = [n for n, r in results.items() if r.ok]
         log.info("offload asked for by %s: %s", source, ", ".join(queued) or "no camera")
         return _result(ok, f"offload into {s['root']}: " + (", ".join(queued) or "no camera"),
-                       results, {"root": s["root"], "cameras": queued})
+                       results, {"root": s["root"], "cameras": queued, "runs": runs})
 
     def stop(self, cameras: Sequence[str] | None = None) -> Result:
         """Cancel the offloads (queued or running; a ``.part`` stays for the next one)."""

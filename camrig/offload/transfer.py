@@ -32,6 +32,7 @@ import datetime as dt
 import errno
 import hashlib
 import inspect
+import itertools
 import logging
 import os
 import threading
@@ -244,12 +245,16 @@ class Progress:
     ``mb_total`` (this
     run's plan), ``mb_per_s``
     (over the last ~5 s), ``eta_s`` (seconds), ``current`` (file), ``last_error``, ``range``
-    (False once the camera ignored Range), ``recordings_done``, ``updated`` (Unix seconds)."""
+    (False once the camera ignored Range), ``recordings_done``, ``updated`` (Unix seconds), ``run``
+    (this offload's id: the ``start`` reply's ``data.runs`` names it)."""
 
     WINDOW_S = 5.0
+    _runs = itertools.count(1)
 
     def __init__(self, camera: str, *, clock: Callable[[], float] = time.monotonic):
         self.camera = camera
+        #: names this offload (one ``start``): a follower tells its rows from an earlier offload's
+        self.run_id = f"{os.getpid()}-{next(self._runs)}"
         self.clock = clock
         self._lock = threading.Lock()
         self.state = "queued"
@@ -308,6 +313,7 @@ class Progress:
         rate = self.rate()
         with self._lock:
             return {
+                "run": self.run_id,
                 "state": self.state,
                 "files_left": self.files_left,
                 "mb_left": round(self.bytes_left / 1e6, 1),

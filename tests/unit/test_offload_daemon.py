@@ -130,3 +130,17 @@ def test_offload_after_starts_by_itself_once_recording_stops(daemon, tmp_path):
     trigger.set(False)
     wait_for(lambda: "front" in svc.handles and svc.snapshot()["front"].get("finished"), 20)
     assert (tmp_path / "media/front" / DAY / "GH020001.MP4").read_bytes() == FILES["100GOPRO/GH020001.MP4"]
+
+
+def test_a_second_offload_is_followed_to_its_own_end_not_the_first_ones(daemon, tmp_path, capsys, monkeypatch):
+    """The socket's snapshot is the last one published: right after a second ``start`` it still
+    holds the first offload's finished rows. The follower must wait for the rows of its own run."""
+    media, cam, worker, ctl, trigger, sock, svc = daemon
+    monkeypatch.setattr("camrig.offload.cli.POLL_S", 0.05)
+    path = cfg_file(tmp_path, sock)
+    assert cli.main(["--config", str(path), "offload", "--json"]) == 0
+    capsys.readouterr()
+    media.files["100GOPRO/GH010002.MP4"] = mp4(600_000, 9)       # a new recording on the card
+    media.rate = 1_000_000
+    assert cli.main(["--config", str(path), "offload", "--json"]) == 0
+    assert (tmp_path / "media/front" / DAY / "GH010002.MP4").read_bytes() == mp4(600_000, 9)
