@@ -124,3 +124,40 @@ def test_a_daemon_killed_mid_file_resumes_without_fetching_much_again(make_ns_ri
     for name, size in parts.items():
         first = next(e for e in gets if e["path"].endswith("/" + name.removesuffix(".part")))
         assert first["start"] == size, (name, size, first)
+
+
+@pytest.mark.parametrize("mode", ["bind", "route"])
+def test_hostile_answers_write_nothing_outside_and_nothing_unverified(make_ns_rig, mode):
+    """Camera 1 lists ``../``, absolute, ``/`` and NUL names, negative and huge sizes, a duplicate
+    and a ``../x`` folder; camera 2 sends more bytes than its list says; camera 3 drops every
+    connection after 300 kB. Nothing lands outside OFFLOAD_DIR/<camera>/, nothing unverified gets
+    a final name; once the faults are gone the next offload completes by Range."""
+    rig = make_ns_rig(3, mode=mode, models=MODELS, start="awake", media=["2MB"])
+    out = start(rig)
+    rig.camera(1).fault("hostile_list", on=True)
+    rig.camera(2).fault("media_extra", bytes=100)
+    rig.camera(3).fault("media_drop", after=300_000)
+    res = offload_cli(rig)
+    assert res.returncode == 1, res.stdout + res.stderr          # camera 2 and 3 did not finish
+    rows = json.loads(res.stdout[res.stdout.index("{"):])
+    cam1, cam2, cam3 = names(rig)
+    assert rows[cam1]["state"] == "done", rows
+    assert rows[cam3]["state"] == "failed" and rows[cam3]["last_error"], rows
+    written = [p for p in rig.workdir.rglob("*") if p.is_file() and "offload" in p.parts]
+    assert all(out in p.parents and p.relative_to(out).parts[0] in (cam1, cam2, cam3) for p in written)
+    assert not (rig.workdir / "etc").exists() and not list(out.rglob("passwd"))
+    # camera 2's extra bytes come with whole-file answers (200); in route mode the file comes in
+    # Range chunks (206, no extra): either way a final name only for the card's exact bytes
+    for got in (out / cam2).rglob("*.MP4"):
+        assert got.read_bytes() == (rig.media_dir(2) / "100GOPRO" / got.name).read_bytes(), got
+    if mode == "bind":
+        assert not list((out / cam2).rglob("*.MP4")), "an MP4 longer than its list says got a final name"
+    assert not [p for p in (out / cam3).rglob("*") if p.suffix in (".MP4", ".LRV")], "a cut file got a final name"
+    parts = {p.name: p.stat().st_size for p in (out / cam3).rglob("*.part")}     # proxies come first
+    assert parts and all(s >= 300_000 for s in parts.values())
+    rig.camera(1).fault("hostile_list", on=False)
+    rig.camera(2).fault("media_extra", on=False)
+    rig.camera(3).fault("media_drop", on=False)
+    res = offload_cli(rig)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert_home(rig, out)
