@@ -365,6 +365,7 @@ class HttpClient:
                     return False
                 size = None if m.group(3) == "*" else int(m.group(3))
                 state["ranged"] = True
+                state["range_len"] = int(m.group(2)) - int(m.group(1)) + 1
             else:
                 size = head["length"]
                 if first > 0:
@@ -389,6 +390,10 @@ class HttpClient:
             base = first if state["ranged"] else 0
             if base + state["got"] + len(data) > max_bytes:
                 state["why"] = f"more than the {max_bytes}-byte cap arrived"
+                return 0
+            if state["ranged"] and state["got"] + len(data) > state["range_len"]:
+                # a 206 longer than its Content-Range: the bytes after it are not that range's
+                state["why"] = f"more than the {state['range_len']} bytes of {head['range']!r} arrived"
                 return 0
             try:
                 fh.write(data)

@@ -48,6 +48,7 @@ class MediaCamera:
         self.stall_after: int | None = None
         self.stall_s = 3.0
         self.extra = 0
+        self.range_extra = 0                    # bytes sent beyond a 206's Content-Range (a lying camera)
         self.raw_list: bytes | None = None
         self.rate: float | None = None
         self.gpmf = True
@@ -119,7 +120,7 @@ class MediaCamera:
                 self.send_response(status)
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {first}-{first + len(data) - 1}/{full}")
-                body = data + b"\0" * cam.extra
+                body = data + b"\0" * (cam.extra if status == 200 else cam.range_extra)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 sent = 0

@@ -348,3 +348,22 @@ def test_a_family_whose_media_takes_no_connection_is_called_bare(camera, tmp_pat
     ctx = JobContext("front", http=http, driver=Bare(), log=logging.getLogger("t"))
     summary = job(tmp_path)(ctx)
     assert summary["files"] == 7
+
+
+def test_a_range_answer_longer_than_its_content_range_is_refused(camera, tmp_path):
+    """A camera that answers 206 with more bytes than its Content-Range names (here in 64 kB Range
+    chunks, as route mode asks) must not get them written as the next bytes of the file: before
+    the fix they were, and a file of the right size with foreign bytes in it got its final name."""
+    camera.range_extra = 100
+    http = HttpClient(AddressLink("front", "127.0.0.1"), port=camera.port, timeout=2.0, connect_timeout=0.5)
+    ctx = JobContext("front", http=http, driver=Driver(camera), log=logging.getLogger("t"))
+    real = ctx.download
+    ctx.download = lambda path, dest, **kw: real(path, dest, chunk_bytes=65_536, **kw)
+    j = job(tmp_path, options=Options(telemetry=False))
+    j(ctx)
+    day = tmp_path / "media/front" / DAY
+    for key, data in files_a().items():
+        p = day / key.split("/")[1]
+        assert not p.exists() or p.read_bytes() == data, key
+    assert not (day / "GH010001.MP4").exists()
+    assert "arrived" in (j.progress.last_error or "")
