@@ -91,6 +91,7 @@ def cmd_run(args) -> int:
     restart or an update never cuts a lap short; ``"stop"`` stops them first
     (at most 3 s, then it exits anyway).
     """
+    from camrig import control
     from camrig.app import Assembly, setup_logging
     from camrig.controller import Controller
     from camrig.errors import CamRigError, LinkError, TriggerError
@@ -139,12 +140,18 @@ def cmd_run(args) -> int:
     signal.signal(signal.SIGHUP, lambda *_: controller.request_reload("SIGHUP"))
     for w in workers:
         w.start()
+    # mark / record / offload from a shell (camrig/control.py); a socket that cannot be served is
+    # logged and the daemon goes on: the trigger and the cameras do not need it. CONTROL_SOCKET
+    # changed by a reload takes effect at the next start.
+    control_server = control.serve(config.control_socket, controller)
     try:
         controller.run()
     except CamRigError as exc:
         log.error("%s", exc)
         return 1
     finally:
+        if control_server is not None:
+            control_server.close()
         controller.shutdown(stop_recordings=controller.config.on_exit == "stop")
         assembly.close()
     log.info("stopped")

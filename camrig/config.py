@@ -121,6 +121,8 @@ class Config:
     gatttool: str = "gatttool"
     ble_adapter: str = "hci0"
     status_path: str | None = "/run/gopro-manager/status.json"
+    #: the control socket (camrig/control.py) for mark/record/offload from a shell; None: none
+    control_socket: str | None = "/run/gopro-manager/control.sock"
     http_timeout: float = 3.0
     connect_timeout: float = 1.0
     wake_timeout: float = 30.0
@@ -185,6 +187,7 @@ _SCALAR_KEYS: dict[str, str] = {
     "GATTTOOL": "gatttool",
     "BLE_ADAPTER": "ble_adapter",
     "STATUS_PATH": "status_path",
+    "CONTROL_SOCKET": "control_socket",
     "HTTP_TIMEOUT": "http_timeout",
     "CONNECT_TIMEOUT": "connect_timeout",
     "WAKE_TIMEOUT": "wake_timeout",
@@ -438,6 +441,14 @@ def _gpio_pin(key, value, err):
     return value
 
 
+def _socket_path(key, value, err):
+    """CONTROL_SOCKET: a path of at most 107 bytes (unix(7) ``sun_path``), or None."""
+    value = _path(optional=True)(key, value, err)
+    if value is not None and len(os.fsencode(value)) > 107:
+        raise err(key, "is longer than 107 bytes, the most a Unix socket path may be (unix(7))", value)
+    return value
+
+
 _SCALAR_CHECKS = {
     "gpio_bcm_pin": _gpio_pin,
     "gpio_bounce_time": _number(0.0, 5.0),
@@ -450,6 +461,7 @@ _SCALAR_CHECKS = {
     "gatttool": _executable,
     "ble_adapter": _adapter,
     "status_path": _path(optional=True),
+    "control_socket": _socket_path,
     "http_timeout": _number(0.1, 120.0),
     "connect_timeout": _number(0.05, 60.0),
     "wake_timeout": _number(1.0, 600.0),

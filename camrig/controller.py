@@ -108,6 +108,10 @@ class Controller:
             self.publishers.add(p)
         #: for the lines a chattering trigger or a dead worker repeat every change / every cycle
         self._repeating = limit_repeats(log)
+        #: command name → handler added with :meth:`add_command` (looked up before ``_cmd_<name>``)
+        self._handlers: dict[str, Callable[[Command], Result | None]] = {}
+        #: the newest snapshot handed to the publishers (read by other threads: the control socket)
+        self.last_snapshot: dict | None = None
 
     def __repr__(self) -> str:
         return (f"<Controller wanted={self.wanted} latch={self.latch} cycle={self.cycle} "
@@ -122,6 +126,16 @@ class Controller:
         self._commands.put(cmd)
         self._event.set()
         return cmd
+
+    def add_command(self, name: str, handler: Callable[[Command], Result | None]) -> None:
+        """Run ``handler(cmd)`` for command ``name`` (declared with
+        :func:`camrig.commands.register`, or a built-in one it takes over, e.g. ``offload``).
+
+        The handler runs in the loop's thread and must not block: it starts its work (a job on a
+        worker, a thread) and returns a :class:`Result`, or returns None and answers later from
+        any thread with ``cmd.answer(result)``. An exception it raises is an error result.
+        """
+        self._handlers[name] = handler
 
     def request_stop(self, source: str = "api") -> Command:
         """Post ``stop``: the loop ends at its next wake."""
@@ -272,7 +286,9 @@ class Controller:
         """Hand a fresh snapshot to every publisher; returns at once (a publisher that may block
         runs in its own thread). ``force``: the status file is written even if nothing changed
         (start, reload, exit); otherwise when something changed, and at least every 10 s."""
-        self.publishers.publish(self.snapshot(), force=force)
+        snap = self.snapshot()
+        self.last_snapshot = snap
+        self.publishers.publish(snap, force=force)
 
     def _set_status_path(self, path: str | None) -> None:
         """STATUS_PATH changed on a reload: the status file publisher follows it."""
@@ -290,13 +306,17 @@ class Controller:
                 cmd = self._commands.get_nowait()
             except queue.Empty:
                 return
-            handler = getattr(self, f"_cmd_{cmd.name}")
+            handler = self._handlers.get(cmd.name) or getattr(self, f"_cmd_{cmd.name}", None)
+            if handler is None:
+                cmd.answer(Result(cmd.name, False, f"command {cmd.name!r} is not served by this daemon"))
+                continue
             try:
                 result = handler(cmd)
             except Exception as exc:  # a bug in one command must not end the loop
                 log.exception("command %s from %s failed", cmd, cmd.source)
                 result = Result(cmd.name, False, f"internal error: {exc!r}")
-            cmd.answer(result)
+            if result is not None:      # None: the handler answers later (cmd.answer)
+                cmd.answer(result)
 
     def _cmd_stop(self, cmd: Command) -> Result:
         self._stop.set()

@@ -85,7 +85,8 @@ def test_answer_once_and_call_back():
     cmd.answer(Result("stop", True, "stopping"))
     cmd.answer(Result("stop", False, "second answer"))
     assert cmd.result(0).detail == "stopping" and [r.detail for r in seen] == ["stopping"]
-    assert Result("mark", True, "x").as_dict() == {"command": "mark", "ok": True, "detail": "x", "cameras": {}}
+    assert Result("mark", True, "x").as_dict() == {"command": "mark", "ok": True, "detail": "x", "cameras": {},
+                                                  "data": {}}
 
 
 # --- on the controller's loop -----------------------------------------------------------------
