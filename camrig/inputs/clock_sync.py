@@ -74,7 +74,8 @@ def adjtimex_probe() -> tuple[bool | None, str]:
     rc = adjtimex(ctypes.byref(tx))
     if rc == -1:
         err = ctypes.get_errno()
-        return None, f"adjtimex refused: {errno.errorcode.get(err, err)} ({'ProtectClock=yes?' if err == errno.EPERM else 'error'})"
+        hint = " (ProtectClock=yes denies even a read)" if err == errno.EPERM else ""
+        return None, f"adjtimex refused: {errno.errorcode.get(err, err)}{hint}"
     if rc == TIME_ERROR or tx.status & STA_UNSYNC:
         return False, "the kernel says the clock is unsynchronised (adjtimex: STA_UNSYNC)"
     return True, "synchronised (adjtimex)"
