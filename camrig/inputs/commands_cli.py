@@ -97,16 +97,18 @@ def failed_cameras(reply: dict) -> list[str]:
 
 
 def render_reply(reply: dict) -> str:
-    """``detail`` on the first line, then one line per camera: ``  NAME  ok|FAIL  detail``."""
+    """``detail`` on the first line, then one line per camera: ``  NAME  ok|FAIL|-  detail`` (``-``:
+    not recording, so not asked)."""
     lines = [str(reply.get("detail") or ("ok" if reply.get("ok") else "failed"))]
     mark = _dict(_dict(reply.get("data")).get("mark"))
     if mark.get("time"):
         lines[0] += f"  (mark at {mark['time']} UTC)"
     cams = _dict(reply.get("cameras"))
+    failed = set(failed_cameras(reply))
     width = max((len(str(n)) for n in cams), default=0)
     for name, raw in cams.items():
         r = _dict(raw)
-        status = "ok" if r.get("ok") else ("-" if str(r.get("detail", "")).startswith("not recording") else "FAIL")
+        status = "ok" if r.get("ok") else "FAIL" if name in failed else "-"
         lines.append(f"  {str(name).ljust(width)}  {status:<4}  {r.get('detail', '')}")
     return "\n".join(lines) + "\n"
 

@@ -100,6 +100,8 @@ class Mark:
     handles: dict[str, Any] = field(default_factory=dict)        # camera → JobHandle
     answers: dict[str, CameraResult] = field(default_factory=dict)
     commands: list[Command] = field(default_factory=list)
+    #: cameras neither recording nor about to (recording not wanted): listed, no failure
+    idle: set[str] = field(default_factory=set)
     result: Result | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -179,6 +181,7 @@ class MarkService:
         wanted = bool(row.get("wanted"))
         if state != _RECORDING and not wanted:
             mark.answers[name] = CameraResult(False, f"not recording ({state}): no HiLight")
+            mark.idle.add(name)
             return
         pending = self._pending.get(name)
         if pending is not None and not pending.finished:
@@ -231,7 +234,7 @@ class MarkService:
                  "".join(f"; {n} missed it: {why}" for n, why in missed.items()))
         # Every camera that records (or is about to) was asked: those decide the answer; a camera
         # not recording is listed but is no failure of the mark.
-        asked = [n for n, r in mark.answers.items() if not r.detail.startswith("not recording")]
+        asked = [n for n in mark.answers if n not in mark.idle]
         failed = [n for n in sorted(asked) if not mark.answers[n].ok]
         if not mark.answers:
             detail = "no camera configured"
