@@ -197,7 +197,9 @@ def _incar_lines(snapshot: dict) -> list[str]:
     if isinstance(clock, dict) and clock.get("synchronised") is not True and clock.get("mode") == "synchronised":
         lines.append(f"clock: {_cell(clock.get('detail') or 'clock not synchronised')}")
     ign = snapshot.get("ignition")
-    if isinstance(ign, dict) and ign.get("on") is False:
+    if isinstance(ign, dict) and ign.get("on") is False and ign.get("armed") is False:
+        lines.append("ignition: off since the start: not acted on until it has been on (is the pin wired?)")
+    elif isinstance(ign, dict) and ign.get("off_since"):
         text = f"ignition: OFF since {_cell(ign.get('off_since'))}"
         text += "; recordings stopped" if ign.get("stopped") else f"; recordings stop after {_cell(ign.get('grace'))} s"
         if ign.get("shutdown"):

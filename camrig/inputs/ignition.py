@@ -17,7 +17,10 @@ the internal pull-down makes an unconnected pin read "off"). When it has been lo
    ``org.freedesktop.login1.power-off``). Never sudo, never a subprocess.
 
 The ignition coming back on during the grace period cancels it (nothing was stopped); coming
-back after the stop gives recording back to the trigger and the latch.
+back after the stop gives recording back to the trigger and the latch. An ignition that is off
+when the daemon starts is not acted on until it has been seen on once (a Pi started on the bench
+with the pin unwired must not stop its recordings, or power itself off, 30 s after boot); that
+is logged.
 """
 
 from __future__ import annotations
@@ -51,9 +54,9 @@ def logind_power_off(bus: str = "SYSTEM", *, timeout: float = 10.0) -> None:
         installed; the message says so).
     """
     try:
-        from jeepney import DBusAddress, new_method_call
+        from jeepney import DBusAddress, MessageType, new_method_call
         from jeepney.io.blocking import open_dbus_connection
-        from jeepney.wrappers import DBusErrorResponse
+        from jeepney.low_level import HeaderFields
     except ImportError as exc:
         raise ShutdownError(f"power off: jeepney is not installed ({exc})") from exc
     addr = DBusAddress(LOGIND_PATH, bus_name=LOGIND_BUS_NAME, interface=LOGIND_INTERFACE)
@@ -61,15 +64,14 @@ def logind_power_off(bus: str = "SYSTEM", *, timeout: float = 10.0) -> None:
     try:
         with open_dbus_connection(bus=bus) as conn:
             reply = conn.send_and_get_reply(msg, timeout=timeout)
-    except DBusErrorResponse as exc:
-        hint = (" (install the polkit rule systemd/50-gopro-manager-poweroff.rules for the service user)"
-                if "Authoriz" in str(exc.name) or "AccessDenied" in str(exc.name) else "")
-        raise ShutdownError(f"power off: logind refused: {exc.name}: {' '.join(map(str, exc.data))}{hint}") from exc
     except Exception as exc:
         raise ShutdownError(f"power off: logind over D-Bus ({bus}): {type(exc).__name__}: {exc}") from exc
-    from jeepney import MessageType
     if reply.header.message_type == MessageType.error:
-        raise ShutdownError(f"power off: logind answered an error: {reply.body!r}")
+        name = str(reply.header.fields.get(HeaderFields.error_name, "?"))
+        text = " ".join(str(x) for x in reply.body) if isinstance(reply.body, tuple) else str(reply.body)
+        hint = (" (the polkit rule systemd/50-gopro-manager-poweroff.rules is not installed for the service user)"
+                if "Authoriz" in name or "AccessDenied" in name else "")
+        raise ShutdownError(f"power off: logind refused: {name}: {text}{hint}")
 
 
 class IgnitionWatch:
@@ -104,6 +106,7 @@ class IgnitionWatch:
         self._off_utc: str | None = None
         self.stopped = False                       # recordings stopped for this "off"
         self.shutdown_state: str | None = None     # None | "waiting" | "asked" | "failed: …"
+        self.seen_on = False                       # off before the first "on" is not acted on
         if device is None:
             device = self._open(pin, pin_factory)
         self._device = device
@@ -143,7 +146,14 @@ class IgnitionWatch:
             if self._closed:
                 return
             on = self.on
+            if not on and not self.seen_on:
+                if self._off_utc is None:
+                    log.warning("ignition GPIO%s reads off at start: nothing happens until it has been on "
+                                "once (is the pin wired?)", self.pin)
+                    self._off_utc = "start"
+                return
             if on:
+                self.seen_on = True
                 if self._off_since is not None:
                     log.info("ignition on again%s", " (grace period cancelled)" if not self.stopped
                              else "; recording follows the trigger and the latch again")
@@ -219,11 +229,13 @@ class IgnitionWatch:
             log.error("ignition off: %s", why)
 
     def snapshot(self) -> dict:
-        """The status file's ``ignition``: ``{"on", "off_since" (UTC or None), "grace",
-        "stopped", "shutdown"}``."""
+        """The status file's ``ignition``: ``{"on" (the pin now), "armed" (seen on since the start),
+        "off_since" (UTC, while a grace period or a stop is under way), "grace", "stopped",
+        "shutdown"}``."""
         with self._cond:
-            return {"on": self._off_since is None, "off_since": self._off_utc, "grace": self.grace,
-                    "stopped": self.stopped, "shutdown": self.shutdown_state}
+            return {"on": self.on, "armed": self.seen_on,
+                    "off_since": self._off_utc if self._off_since is not None else None,
+                    "grace": self.grace, "stopped": self.stopped, "shutdown": self.shutdown_state}
 
     def close(self) -> None:
         """Stop watching and release the pin (idempotent); no shutdown is started after this."""

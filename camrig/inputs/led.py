@@ -11,7 +11,7 @@ solid                     idle: recording not wanted, no camera in fault
 slow blink (1 s on/off)   recording wanted and every camera recording
 fast blink (0.1 s)        recording wanted but some camera is not recording, or any camera
                           in fault (wanted or not)
-double flash              a mark was taken (two 0.1 s flashes), then the pattern again
+double flash              a mark was taken (dark 0.3 s, two 0.1 s flashes), then the pattern
 ========================  ===============================================================
 
 "Recording" is the worker's confirmed state: ``state == "recording"`` and ``recording`` true (a
@@ -21,6 +21,7 @@ shutter just sent, not yet confirmed by status 10, counts as not yet recording).
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Mapping
 
@@ -56,7 +57,7 @@ class LedPublisher:
     """Drive the status LED from the snapshot (see the module docstring).
 
     ``pin``: BCM number; ``pin_factory``: gpiozero pin factory (tests: MockFactory); ``led``: an
-    already opened gpiozero LED (tests). It blocks for the double flash (≈0.35 s), so it runs
+    already opened gpiozero LED (tests). It blocks for the double flash (≈0.8 s), so it runs
     behind the publishers' mailbox thread like the status file. A mark is noticed when the
     snapshot's ``marks.count`` grows.
 
@@ -100,6 +101,9 @@ class LedPublisher:
             pattern = led_pattern(snapshot)
             if flash:
                 self.flashes += 1
+                # Dark first, so that the two flashes show whatever the pattern was (solid too).
+                self.led.off()
+                time.sleep(2 * FLASH_OFF)
                 self.led.blink(on_time=FLASH_ON, off_time=FLASH_OFF, n=2, background=False)
                 self.pattern = ""                   # the flash left the LED off: set the pattern again
             self._show(pattern)
