@@ -1,0 +1,187 @@
+"""``gopro_manager.py mark`` and ``record on|off|auto`` over the control socket (issue 13 parts 3
+and 8): each camera's result printed, exit 0 / 1 (naming the cameras) / 3 (no daemon); garbage,
+a huge line and a user outside the group get clear answers and never disturb a recording."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import os
+import pwd
+import socket
+import threading
+
+import pytest
+
+from camrig.cameras.mock import MockDriver, MockWaker
+from camrig.control import MAX_LINE, ControlServer
+from camrig.controller import Controller
+from camrig.errors import CameraRejected
+from camrig.inputs import install
+from camrig.inputs.commands_cli import failed_cameras, render_reply, run
+from camrig.systemd import Notifier
+from camrig.worker import CameraWorker
+from tests.fakes import FlipTrigger
+from tests.polling import wait_for
+from tests.unit.test_commands import config
+from tests.unit.test_control import raw
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    """A running controller (front, rear on MockDrivers; rear refuses HiLights when asked to),
+    the mark service installed, and its control socket at tmp_path/c.sock."""
+    drivers = [MockDriver("front"), MockDriver("rear")]
+    workers = [CameraWorker(config([d.name]).cameras[0], d, MockWaker(d), keep_awake=None, confirm_delay=0.02)
+               for d in drivers]
+    cfg = dataclasses.replace(config(["front", "rear"]), marks_path=str(tmp_path / "marks.jsonl"))
+    trigger = FlipTrigger()
+    ctl = Controller(cfg, workers, trigger, Notifier(environ={}), status_path="")
+    inputs = install(ctl, cfg)
+    for w in workers:
+        w.start()
+    thread = threading.Thread(target=ctl.run, daemon=True)
+    thread.start()
+    server = ControlServer(str(tmp_path / "c.sock"), ctl, group=None, reply_timeout=15)
+    server.start()
+    yield ctl, server, trigger, workers, drivers
+    server.close()
+    inputs.close()
+    ctl.request_stop()
+    thread.join(5)
+    ctl.shutdown(stop_recordings=False, timeout=0.5)
+
+
+def cli(command, socket_path, mode=None):
+    args = argparse.Namespace(command=command, socket=socket_path, json=False, timeout=15.0, mode=mode)
+    out, err = io.StringIO(), io.StringIO()
+
+    def no_config(_args):
+        raise AssertionError("--socket given: the config is not read")
+
+    status = run(args, no_config, out=out, err=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def recording(drivers):
+    return all(d.recording for d in drivers)
+
+
+def test_mark_exit_0_when_every_recording_camera_took_it(daemon):
+    ctl, server, trigger, workers, drivers = daemon
+    trigger.set(True)
+    wait_for(lambda: recording(drivers) and all(w.snapshot()["state"] == "recording" for w in workers))
+    status, out, err = cli("mark", server.path)
+    assert status == 0, (out, err)
+    assert out.startswith("HiLight on front, rear") and "UTC" in out
+    assert "  front  ok" in out and "  rear   ok" in out
+    assert [d.hilights for d in drivers] == [1, 1]
+
+
+def test_mark_exit_1_names_the_camera_that_missed_it(daemon):
+    ctl, server, trigger, workers, drivers = daemon
+    drivers[1].fail["hilight"] = CameraRejected("HiLight refused (HTTP 500)", camera="rear")
+    trigger.set(True)
+    wait_for(lambda: all(w.snapshot()["state"] == "recording" and w.snapshot()["recording"] for w in workers))
+    status, out, err = cli("mark", server.path)
+    assert status == 1
+    assert "  rear   FAIL  HiLight refused (HTTP 500)" in out
+    assert "not acknowledged by rear" in err
+    assert recording(drivers)                                 # the recording goes on
+
+
+def test_mark_with_nothing_recording_exits_1_and_says_so(daemon):
+    ctl, server, trigger, workers, drivers = daemon
+    status, out, err = cli("mark", server.path)
+    assert status == 1 and "no camera is recording" in err
+    assert "  front  -" in out
+
+
+def test_record_on_auto_off(daemon):
+    ctl, server, trigger, workers, drivers = daemon
+    status, out, err = cli("record", server.path, "on")
+    assert status == 0 and "recording wanted by: remote" in out
+    wait_for(lambda: recording(drivers))
+    trigger.set(True)
+    status, out, err = cli("record", server.path, "off")      # a trigger still wants it
+    assert status == 1 and "never overrides a trigger" in err
+    assert recording(drivers)
+    trigger.set(False)
+    status, out, err = cli("record", server.path, "auto")
+    assert status == 0 and "recording not wanted" in out
+    wait_for(lambda: not any(d.recording for d in drivers))
+
+
+def test_no_daemon_exits_3(tmp_path):
+    status, out, err = cli("mark", str(tmp_path / "none.sock"))
+    assert status == 3 and "no gopro-manager daemon is listening" in err
+    leftover = tmp_path / "dead.sock"                         # a socket nobody listens on any more
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(leftover))
+    s.close()
+    assert cli("record", str(leftover), "on")[0] == 3
+
+
+def test_garbage_and_a_huge_line_are_answered_and_recording_goes_on(daemon):
+    """Part 8: the control socket sent garbage or a line over 64 KiB: clear answers, nothing
+    crashes, the recording is undisturbed, and the next client is served."""
+    ctl, server, trigger, workers, drivers = daemon
+    trigger.set(True)
+    wait_for(lambda: recording(drivers))
+    replies = raw(server.path, b"\xff\xfe garbage\n{\"command\": \"mark\", \"args\": 5}\n[1,2]\n"
+                               b"{\"command\": \"ignition\", \"args\": [\"off\"]}\n")
+    assert [r["ok"] for r in replies] == [False] * 4
+    assert "not a JSON object" in replies[0]["detail"] and "list of strings" in replies[1]["detail"]
+    assert "unknown" in replies[3]["detail"]                  # no way to stop recordings from outside
+    huge = raw(server.path, b"{\"command\": \"mark\", \"x\": \"" + b"a" * (MAX_LINE + 10) + b"\"}\n")
+    assert len(huge) == 1 and not huge[0]["ok"] and "longer than" in huge[0]["detail"]
+    assert recording(drivers) and ctl.wanted
+    assert cli("mark", server.path)[0] == 0                   # still served
+
+
+def test_render_and_failed_cameras_survive_odd_replies():
+    assert failed_cameras({"cameras": {"a": {"ok": False}, "b": {"ok": True}, "c": "junk"}}) == ["a", "c"]
+    assert failed_cameras({"data": {"failed": ["x"]}, "cameras": {}}) == ["x"]
+    assert render_reply({}) == "failed\n"
+    assert render_reply({"ok": True, "detail": "d", "cameras": None, "data": []}) == "d\n"
+
+
+def _nobody():
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or _nobody() is None, reason="needs root and the user nobody")
+def test_a_user_outside_the_group_is_told_how_to_join(tmp_path):
+    """Part 8: the socket is 0660 root:gopro-manager (here root:root); a non-member's connect()
+    is refused by the kernel, and the CLI says so and how to fix it (exit 1, not 3). The client
+    runs in a forked child that became ``nobody``."""
+    nobody = _nobody()
+    sock_path = tmp_path / "c.sock"
+    server = ControlServer(str(sock_path), controller=None, group=None)
+    server.start()
+    os.chmod(tmp_path, 0o755)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                              # the child: nobody, then the CLI
+        status = 99
+        try:
+            os.close(read_end)
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            status, out, err = cli("mark", str(sock_path))
+            os.write(write_end, err.encode()[:4000])
+        finally:
+            os._exit(status)
+    try:
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as f:
+            err = f.read().decode()
+        _, wait_status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(wait_status) == 1, err
+        assert "permission denied" in err and "usermod -aG gopro-manager" in err
+    finally:
+        server.close()
