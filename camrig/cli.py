@@ -245,7 +245,11 @@ def cmd_check(args) -> int:
                   f"free={st.remaining_space_kb} KB")
             if st.in_video_mode is False:
                 print(f"  mode          not video ({st.mode_name}): the daemon selects video before recording")
-            if not st.encoding_active:     # never while recording: a file is open
+            from camrig.inputs.clock_sync import ClockSync
+            clock_ok, clock_why = ClockSync(config.camera_clock).may_set()
+            if not st.encoding_active and not clock_ok:    # issue 13: honest clocks
+                print(f"  clock         WARN not set: {clock_why}")
+            elif not st.encoding_active:     # never while recording: a file is open
                 import datetime as dt
                 try:
                     p.driver.set_date_time(dt.datetime.now())

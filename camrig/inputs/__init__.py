@@ -54,7 +54,9 @@ def install(controller, config, *, pin_factory=None, shutdown=None) -> Inputs:
     - ``shutdown``: the power-off call used when ``SHUTDOWN_ON_IGNITION_OFF`` (default: logind
       over the system bus, :func:`~camrig.inputs.ignition.logind_power_off`; tests inject their own).
 
-    Never raises for a pin; returns the :class:`Inputs` to close at exit.
+    ``MARKS_PATH``, ``MARK_COALESCE`` and ``CAMERA_CLOCK`` follow a reload; the pins are opened
+    once: a reload that changes them takes effect at the next start (logged by the reload as a
+    changed key). Never raises for a pin; returns the :class:`Inputs` to close at exit.
     """
     from ..errors import CamRigError
     from .clock_sync import shared_clock_sync
@@ -62,7 +64,7 @@ def install(controller, config, *, pin_factory=None, shutdown=None) -> Inputs:
 
     inputs = Inputs()
     marks = MarkService(lambda: controller.workers, marks_path=config.marks_path,
-                        coalesce=config.mark_coalesce)
+                        coalesce=config.mark_coalesce, config=lambda: controller.config)
     inputs.marks = marks
     controller.add_command("mark", marks.handle)
     controller.snapshot_extras["marks"] = marks.snapshot

@@ -113,13 +113,14 @@ class MarkService:
     marks file (None: not written); ``coalesce``: seconds (``MARK_COALESCE``); ``wait_s``: how
     long the answer waits for the workers' HiLights; ``clock``/``wallclock``: monotonic / epoch
     seconds; ``on_mark(record)``: called (in the mark's thread) with the file's record once a
-    mark is answered (the LED's double flash, the snapshot's ``marks``).
+    mark is answered; ``config``: returns the running Config, whose ``MARKS_PATH`` and
+    ``MARK_COALESCE`` then apply from the next mark on (a reload).
     """
 
     def __init__(self, workers: Callable[[], Sequence], *, marks_path: str | None,
                  coalesce: float = 1.0, wait_s: float = 12.0,
                  clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], float] = time.time,
-                 on_mark: Callable[[dict], None] | None = None):
+                 on_mark: Callable[[dict], None] | None = None, config: Callable[[], Any] | None = None):
         self.workers = workers
         self.marks_path = marks_path
         self.coalesce = coalesce
@@ -127,6 +128,9 @@ class MarkService:
         self.clock = clock
         self.wallclock = wallclock
         self.on_mark = on_mark
+        #: the running Config (``MARKS_PATH``, ``MARK_COALESCE`` are taken from it at each mark,
+        #: so a reload changes them); None: the values given here
+        self.config = config
         self._lock = threading.Lock()
         self._last: Mark | None = None
         #: camera → the JobHandle of its HiLight still pending (never a second one queued behind it)
@@ -147,6 +151,9 @@ class MarkService:
         command is answered later (``cmd.answer``) from the mark's thread, with the per-camera
         results; a press coalesced into a mark already answered is answered at once."""
         now = self.clock()
+        if self.config is not None:
+            cfg = self.config()
+            self.marks_path, self.coalesce = cfg.marks_path, cfg.mark_coalesce
         with self._lock:
             self.presses += 1
             last = self._last
