@@ -4,7 +4,7 @@ A benchmark, not a test: it measures and reports, it asserts nothing (a
 missed target is printed as MISS, the exit status stays 0 unless the rig
 itself fails). Needs root (network namespaces); about 8 minutes.
 
-What it does, on one :class:`camrig.emulator.rig.NamespaceRig` of 8 emulated
+What it does, on one :class:`tests.rig.NamespaceRig` of 8 emulated
 HERO5–8 cameras that each wait ``--delay-ms`` (20 ms) before every HTTP answer:
 
 1. **floor**: a minimal kept-alive HTTP client's round trip to one camera —
@@ -49,8 +49,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from camrig.config import Config
-from camrig.emulator.rig import REPO_ROOT, NamespaceRig, RigError, RigTimeout, namespaces_available, wait_until
 from camrig.trigger import FILE_SETTLE
+from tests.rig import REPO_ROOT, NamespaceRig, RigError, RigTimeout, namespaces_available, wait_until
 
 NS = (1, 2, 4, 8)
 RESULTS = REPO_ROOT / "bench" / "results.json"
@@ -356,7 +356,7 @@ def run_resources(rig, n, window) -> dict:
     """CPU (% of one core) and peak RSS of the daemon over ``window`` s idle, then recording."""
     pid = rig.daemon.pid
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    if b"gopro_manager.py" not in cmdline:
+    if b"camrig" not in cmdline:              # the rigs run the daemon as `python -m camrig`
         raise RigError(f"pid {pid} is not the daemon: {cmdline!r}")
     out = {}
     for phase, on in (("idle", False), ("recording", True)):

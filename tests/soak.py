@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from camrig.emulator.rig import NamespaceRig, namespaces_available
+from tests.rig import NamespaceRig, namespaces_available
 
 #: fault name → (how long it lasts, s; recovery allowance after it ends, s).
 #: Momentary faults (the camera does something once) last 0 s.

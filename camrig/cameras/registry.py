@@ -9,7 +9,8 @@ rig ask this module instead of branching on the family::
 
     config.py ──model──▶ family_for_model() ──▶ Family(models, controls, default_http_port,
     app.py ─────────────▶                         default_address, check_control, validate,
-    emulator/rig.py ────▶                         holds_ble, build, emulator)
+    emulator/rig.py ────▶                         holds_ble, build, emulator, emulator_args)
+    tests/rig ──────────▶
 
 Adding a family: one package with a ``FAMILY`` and one line in :data:`BUILTIN`. Tests add one
 with :func:`register` (and take it away with :func:`unregister`). Families are loaded on first
@@ -53,6 +54,67 @@ def _holds_no_ble(cam: CameraConfig) -> bool:
 
 
 @dataclass(frozen=True)
+class EmulatorSpec:
+    """One emulated camera as a rig (``camrig.emulator.rig``, ``tests.rig``) wants it played.
+
+    ``name`` (the config's camera name), ``model`` (``"hero12"``), ``control`` (``"wifi"``,
+    ``"usb"`` or ``"ble"``), ``k`` (the rig's camera number, from 1). ``control_socket``: path of
+    the emulator's AF_UNIX control socket. ``listen``: IPv4 address its servers bind (``0.0.0.0``
+    in a namespace); ``netdev``: the camera-side network device whose link it takes down for
+    "Wi-Fi off" (None: it closes its sockets instead). ``address``: where the daemon reaches it
+    (the family's ``default_address`` behind a car adapter, 127.0.0.K on loopback).
+    ``http_port``/``media_port`` TCP, ``wol_port`` UDP. ``wifi_mac``/``bt_mac`` as the config
+    gives them. ``delay_ms``: wait before every answer (ms). ``association_delay``: seconds from
+    BLE Wi-Fi-on to the link up; ``boot_delay``: seconds from power-on to ready. ``start``: None,
+    ``"asleep"``, ``"awake"`` or ``"wifi-off"``. ``auto_sleep``: seconds of idleness before an
+    auto power down (0 never; families that have one). ``idle_wifi_off``: seconds of idleness
+    before the Wi-Fi goes off although polled (0 never; families that do that). ``extra``: more
+    arguments a test asks for, appended last as they are.
+    """
+
+    name: str
+    model: str
+    control: str
+    k: int
+    control_socket: str
+    listen: str
+    address: str
+    http_port: int
+    media_port: int
+    wol_port: int
+    wifi_mac: str
+    bt_mac: str
+    netdev: str | None = None
+    delay_ms: float = 20
+    association_delay: float = 2.0
+    boot_delay: float = 0.5
+    start: str | None = None
+    auto_sleep: float = 0.0
+    idle_wifi_off: float = 0.0
+    extra: tuple[str, ...] = ()
+
+    def common_args(self) -> list[str]:
+        """The arguments every GoPro emulator (:mod:`camrig.emulator.legacy_gopro`,
+        :mod:`camrig.emulator.open_gopro`) takes: ``--name --control --listen [--netdev] --port
+        --media-port --wol-port --wifi-mac --bt-mac --delay-ms --association-delay --boot-delay
+        [--start]`` (docs/contracts.md, "Emulated cameras")."""
+        args = ["--name", self.name, "--control", self.control_socket, "--listen", self.listen,
+                "--port", str(self.http_port), "--media-port", str(self.media_port),
+                "--wol-port", str(self.wol_port), "--wifi-mac", self.wifi_mac, "--bt-mac", self.bt_mac,
+                "--delay-ms", str(self.delay_ms), "--association-delay", str(self.association_delay),
+                "--boot-delay", str(self.boot_delay)]
+        if self.netdev:
+            args += ["--netdev", self.netdev]
+        if self.start:
+            args += ["--start", self.start]
+        return args
+
+
+def _common_emulator_args(spec: EmulatorSpec) -> list[str]:
+    return spec.common_args() + list(spec.extra)
+
+
+@dataclass(frozen=True)
 class Family:
     """One camera family.
 
@@ -67,7 +129,11 @@ class Family:
     family's rules on a whole entry (a HERO9 needs ``bt_mac``). ``holds_ble(cam)``: the camera
     keeps a BLE connection open (counted against the adapter's limit in the config).
     ``emulator``: module run as ``python -m <emulator>`` for an emulated camera of this family
-    (:mod:`camrig.emulator.rig`), None if there is none. ``shared(config, previous) -> object``:
+    (:mod:`camrig.emulator.rig`, :mod:`tests.rig`), None if there is none.
+    ``emulator_args(spec: EmulatorSpec) -> [str]``: that module's command-line arguments for one
+    emulated camera (default: :meth:`EmulatorSpec.common_args` plus ``spec.extra``); a family
+    whose emulator takes other flags says so here, so the rigs never branch on the family.
+    ``shared(config, previous) -> object``:
     what the family's cameras share (the legacy gatttool runner), made once per assembly and
     updated in place from ``config`` on a reload (``previous`` is the object made before, or None);
     a camera finds it as ``shared.family[family.name]``.
@@ -84,6 +150,7 @@ class Family:
     validate: Callable[[CameraConfig], list[Problem]] = _no_problems
     holds_ble: Callable[[CameraConfig], bool] = _holds_no_ble
     emulator: str | None = None
+    emulator_args: Callable[[EmulatorSpec], list[str]] = _common_emulator_args
     shared: Callable[[Config, Any], Any] | None = None
 
     def refuse_control(self, model: str, control: str) -> str | None:

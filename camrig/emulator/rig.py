@@ -1,37 +1,23 @@
-"""Test rigs: emulated GoPros plus the real daemon, wired the way the car wires them.
+"""Emulated GoPros plus the real daemon, wired for ``make demo``: the loopback rig.
 
-Two rigs with one API:
+:class:`LoopbackRig` (no root) puts camera K on 127.0.0.(K+1) with unprivileged ports and runs
+the daemon (``python -m camrig``, so it works from an installed package as from a checkout) in
+``NETWORK_MODE "address"``. :class:`Rig` is what it shares with the tests' namespace rig
+(``tests/rig``: :class:`tests.rig.NamespaceRig`, which builds the car's network for real in
+``ip netns``): the working directory, the emulators, the daemon's config and process, the
+trigger file.
 
-:class:`NamespaceRig` (root, ``ip netns``) builds the car's network for real::
+Each emulated camera is started as ``python -m <Family.emulator> <Family.emulator_args(spec)>``:
+the camera family registry (:mod:`camrig.cameras.registry`) says which emulator plays a model
+and with which arguments (:class:`~camrig.cameras.registry.EmulatorSpec`), so a new family plugs
+into both rigs through its ``Family`` entry alone.
 
-    {prefix}-car                         {prefix}-camK   (K = 1..N)
-    wlanK 10.5.5.100/24  <--- veth --->  eth0 10.5.5.9/24, MAC 02:47:50:00:00:0K
-                                         legacy_gopro emulator, HTTP :80, WoL udp :9
+Rigs are context managers; leaving the ``with`` block (normally or by an exception) stops the
+daemon and every emulator they started. Every subprocess gets its own process group so that its
+children (the stand-in gatttool the daemon runs) go with it.
 
-Every camera has the same address (10.5.5.9) as real GoPro APs do, so camera K
-is reachable only through ``wlanK``: by binding to it (``NETWORK_MODE
-"bind"``) or by routing 10.5.5.9 through it (``"route"``). The daemon runs
-inside ``{prefix}-car``, which has no route out of the rig, so no packet can
-leave the machine.
-
-:class:`LoopbackRig` (no root) puts camera K on 127.0.0.(K+1) with unprivileged
-ports and runs the daemon in ``NETWORK_MODE "address"``: what ``make demo``
-uses.
-
-Both rigs are context managers; leaving the ``with`` block (normally or by an
-exception) stops the daemon and every emulator they started and, for the
-namespace rig, deletes every namespace they created, by exact name. Every
-subprocess gets its own process group so that its children (the stand-in
-gatttool the daemon runs) go with it.
-
-In the namespace rig the daemon finds a stand-in ``iw`` first on its PATH
-(``workdir/bin/iw`` → ``camrig/emulator/iw``); it answers ``iw dev wlanK link`` from
-``workdir/iw.map``, which says which camera's AP (BSSID, SSID) each adapter reaches:
-truthfully after :meth:`NamespaceRig.swap_adapters`, or as a test sets it with
-:meth:`NamespaceRig.write_iw_map`.
-
-The emulated camera's BLE side is reached by the stand-in ``gatttool`` through
-``$GOPRO_EMU_DIR/<bt mac, lower case, no colons>.sock``; the rigs put every
+The emulated camera's BLE side is reached by the stand-in ``gatttool`` (shipped beside this
+module) through ``$GOPRO_EMU_DIR/<bt mac, lower case, no colons>.sock``; the rigs put every
 emulator's control socket there and start the daemon with that variable set.
 """
 
@@ -52,18 +38,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from camrig.cameras.registry import family_for_model
+from camrig.cameras.registry import EmulatorSpec, family_for_model
+from camrig.errors import CamRigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DAEMON = REPO_ROOT / "gopro_manager.py"
-GATTTOOL = REPO_ROOT / "camrig" / "emulator" / "gatttool"
-#: Stand-in ``iw`` (sh): ``iw dev IFACE link`` answered from the rig's association map.
-IW = REPO_ROOT / "camrig" / "emulator" / "iw"
+#: The directory holding the ``camrig`` package (a checkout's top, or site-packages): put on the
+#: emulators' and the daemon's PYTHONPATH so that they import this very ``camrig``.
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+#: The daemon as the rigs start it: ``python -m camrig`` (needs no gopro_manager.py beside it).
+DAEMON_MODULE = "camrig"
+#: Stand-in gatttool (sh + python), shipped as package data beside this module.
+GATTTOOL = Path(__file__).resolve().parent / "gatttool"
 
-#: What a real GoPro AP uses; the car side of every link gets CAR_ADDRESS.
+#: What a real GoPro AP uses (the GoPro families' ``default_address``).
 CAMERA_ADDRESS = "10.5.5.9"
-CAR_ADDRESS = "10.5.5.100"
-PREFIX_LEN = 24
 
 #: Namespace prefixes become file names under /run/netns; keep them plain.
 PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
@@ -106,10 +93,6 @@ class EmulatedCamera:
     path: str = "wifi"
     serial: str | None = None
 
-    @property
-    def open_gopro(self) -> bool:
-        return self.model in OPEN_GOPRO_MODELS
-
     def config_entry(self, *, with_iface: bool = True, with_address: bool = False) -> dict[str, Any]:
         """This camera as a ``GOPROS`` dict entry of the daemon's config.
 
@@ -127,9 +110,8 @@ class EmulatedCamera:
         if self.path == "usb" and self.serial and not with_address:
             entry["serial"] = self.serial
         elif with_address or self.path == "usb":
-            entry.update(address=self.address, http_port=self.http_port)
-            if not self.open_gopro:
-                entry["wol_port"] = self.wol_port
+            # wol_port is accepted for every family (only Wake-on-LAN wakers use it).
+            entry.update(address=self.address, http_port=self.http_port, wol_port=self.wol_port)
         return entry
 
 
@@ -143,12 +125,11 @@ def bt_mac_for(k: int) -> str:
     return f"02:47:50:b7:00:{k:02x}"
 
 
-#: Open GoPro models: emulated by camrig.emulator.open_gopro (HTTP on 8080, BLE sessions).
-OPEN_GOPRO_MODELS = ("hero9", "hero10", "hero11", "hero12", "hero13")
-
-
 def parse_models(models: Sequence[str | tuple[str, str]] | None, n: int) -> list[tuple[str, str]]:
-    """``["hero7", ("hero9", "ble"), "hero12:usb"]`` → ``[(model, path), ...]``; None → n × hero7 Wi-Fi."""
+    """``["hero7", ("hero9", "ble"), "hero12:usb"]`` → ``[(model, path), ...]``; None → n × hero7 Wi-Fi.
+
+    ValueError naming the model when no family has it, the path is not wifi/usb/ble, or the
+    model's family cannot be controlled over that path (:meth:`Family.refuse_control`)."""
     if models is None:
         return [("hero7", "wifi")] * n
     out = []
@@ -156,9 +137,16 @@ def parse_models(models: Sequence[str | tuple[str, str]] | None, n: int) -> list
         model, path = (m if isinstance(m, tuple) else (tuple(m.split(":", 1)) if ":" in m else (m, "wifi")))
         if path not in ("wifi", "usb", "ble"):
             raise ValueError(f"camera path must be wifi, usb or ble, got {path!r}")
-        if path != "wifi" and model not in OPEN_GOPRO_MODELS:
-            raise ValueError(f"{model} is reached over Wi-Fi only")
-        out.append((model, path))
+        try:
+            family = family_for_model(model)
+        except CamRigError as exc:
+            raise ValueError(f"camera model {model!r}: {exc}") from None
+        refusal = family.refuse_control(model, path)
+        if refusal and path != "wifi":
+            raise ValueError(f"{model} is reached over Wi-Fi only ({refusal})")
+        if refusal:
+            raise ValueError(refusal)
+        out.append((model.lower(), path))
     return out
 
 
@@ -249,18 +237,19 @@ def _tail(path: Path, lines: int) -> str:
 
 def _format_config(values: Mapping[str, Any]) -> str:
     """A daemon config file: one ``KEY = repr(value)`` per line."""
-    lines = ["# Written by camrig.emulator.rig for a test run; safe to delete."]
+    lines = ["# Written by an emulated-camera rig for a test run or the demo; safe to delete."]
     for key, value in values.items():
         lines.append(f"{key} = {value!r}")
     return "\n".join(lines) + "\n"
 
 
-class _Rig:
-    """What both rigs share: workdir, emulators, daemon config, daemon process, trigger.
+class Rig:
+    """What the loopback rig and the tests' namespace rig share: workdir, emulators, daemon
+    config, daemon process, trigger.
 
     Subclasses provide :meth:`_build_network`, :meth:`_teardown_network`,
-    :meth:`_wrap` (argv prefix to run something in a camera's or the car's
-    network) and :meth:`_camera_spec`.
+    :meth:`_wrap_camera`/:meth:`_wrap_car` (argv prefix to run something in a camera's or the
+    car's network), :meth:`_camera_spec`, :meth:`_config_entry` and :meth:`_emulator_listen`.
     """
 
     network_mode = "bind"
@@ -270,7 +259,8 @@ class _Rig:
                  start: str | None = None, check_status: int | None = 2, cycle_seconds: float = 0.5,
                  python: str | None = None, keep_workdir: bool = False, prefix: str = "gm",
                  models: Sequence[str | tuple[str, str]] | None = None, auto_sleep: float = 0.0,
-                 idle_wifi_off: float | Mapping[int, float] = 0.0):
+                 idle_wifi_off: float | Mapping[int, float] = 0.0,
+                 emulator_extra: Mapping[int, Sequence[str]] | None = None):
         if models is not None and n_cameras != len(models):
             raise ValueError(f"n_cameras {n_cameras} but {len(models)} models")
         if not 1 <= n_cameras <= 16:
@@ -287,6 +277,9 @@ class _Rig:
         #: (``--idle-wifi-off``, policy ``ignore-requests``: polling does not prevent it); one
         #: number for every camera or ``{k: seconds}`` for some; 0 = never (the default).
         self.idle_wifi_off = self._idle_wifi_off(idle_wifi_off, n_cameras)
+        #: ``{k: [arg, ...]}``: more command-line arguments for camera k's emulator (a test's
+        #: ``--rate 4MB/s``); appended after the family's own.
+        self.emulator_extra: dict[int, list[str]] = {k: list(v) for k, v in (emulator_extra or {}).items()}
         self.prefix = prefix
         self.delay_ms = delay_ms
         self.association_delay = association_delay
@@ -367,32 +360,30 @@ class _Rig:
 
     # --- emulators --------------------------------------------------------------------------
 
+    def emulator_spec(self, cam: EmulatedCamera) -> EmulatorSpec:
+        """What camera ``cam``'s emulator is asked to play (its family turns it into arguments)."""
+        listen, netdev = self._emulator_listen(cam)
+        return EmulatorSpec(name=cam.name, model=cam.model, control=cam.path, k=cam.k,
+                            control_socket=str(cam.control), listen=listen, netdev=netdev,
+                            address=cam.address, http_port=cam.http_port, media_port=cam.media_port,
+                            wol_port=cam.wol_port, wifi_mac=cam.wifi_mac, bt_mac=cam.bt_mac,
+                            delay_ms=self.delay_ms, association_delay=self.association_delay,
+                            boot_delay=self.boot_delay, start=self.start, auto_sleep=self.auto_sleep,
+                            idle_wifi_off=self.idle_wifi_off.get(cam.k, 0.0),
+                            extra=tuple(self.emulator_extra.get(cam.k, ())))
+
     def _emulator_argv(self, cam: EmulatedCamera) -> list[str]:
-        module = family_for_model(cam.model).emulator      # the family registry names its emulator
-        if module is None:
-            raise ValueError(f"{cam.model}: its camera family has no emulator")
-        argv = [self.python, "-m", module,
-                "--name", cam.name, "--control", str(cam.control),
-                "--port", str(cam.http_port), "--media-port", str(cam.media_port),
-                "--wol-port", str(cam.wol_port),
-                "--wifi-mac", cam.wifi_mac, "--bt-mac", cam.bt_mac,
-                "--delay-ms", str(self.delay_ms),
-                "--association-delay", str(self.association_delay),
-                "--boot-delay", str(self.boot_delay)]
-        if self.start:
-            argv += ["--start", self.start]
-        if cam.open_gopro:
-            argv += ["--model", cam.model, "--auto-sleep", str(self.auto_sleep)]
-            if cam.path == "usb":
-                argv.append("--usb")
-        elif self.idle_wifi_off.get(cam.k):
-            argv += ["--idle-wifi-off", str(self.idle_wifi_off[cam.k])]
-        return argv
+        """``[python, -m, <family's emulator>, <family's emulator_args(spec)>]``; ValueError when
+        the model's family has no emulator."""
+        family = family_for_model(cam.model)          # the family registry names its emulator
+        if family.emulator is None:
+            raise ValueError(f"{cam.model}: camera family {family.name!r} has no emulator")
+        return [self.python, "-m", family.emulator, *family.emulator_args(self.emulator_spec(cam))]
 
     def _start_emulator(self, cam: EmulatedCamera) -> None:
         argv = self._wrap_camera(cam) + self._emulator_argv(cam)
         with open(cam.log, "ab") as log:
-            proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=self._env(), stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(argv, cwd=self.cwd, env=self._env(), stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self._emulators.append(proc)
 
@@ -436,10 +427,11 @@ class _Rig:
             "CONNECT_TIMEOUT": 1.0,
             "WAKE_TIMEOUT": 15.0,
             "LOG_LEVEL": "debug",
+            # BLE (where a family's driver uses the BLE_BACKEND) through the emulated cameras'
+            # control sockets: explicit, never a fallback.
+            "BLE_BACKEND": "emulated",
+            "BLE_EMU_DIR": str(self.emu_dir),
         }
-        if any(cam.open_gopro for cam in self.cameras):
-            # Open GoPro BLE through the emulated cameras' control sockets: explicit, never a fallback.
-            values.update(BLE_BACKEND="emulated", BLE_EMU_DIR=str(self.emu_dir))
         if extra:
             values.update(extra)
         return values
@@ -457,7 +449,7 @@ class _Rig:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["GOPRO_EMU_DIR"] = str(self.emu_dir)
-        env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["PYTHONPATH"] = str(PACKAGE_PARENT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONUNBUFFERED"] = "1"
         env.pop("NOTIFY_SOCKET", None)  # never let a test daemon talk to a real systemd
         env.pop("WATCHDOG_USEC", None)
@@ -465,13 +457,13 @@ class _Rig:
         return env
 
     def daemon_argv(self, *args: str) -> list[str]:
-        """``[python, gopro_manager.py, --config, CFG, *args]`` run in the car's network."""
-        return self._wrap_car() + [self.python, str(DAEMON), "--config", str(self.config_path), *args]
+        """``[python, -m, camrig, --config, CFG, *args]`` run in the car's network."""
+        return self._wrap_car() + [self.python, "-m", DAEMON_MODULE, "--config", str(self.config_path), *args]
 
     def start_daemon(self, extra_config: Mapping[str, Any] | None = None, *,
                      wait_status: float | None = 15.0,
                      extra_env: Mapping[str, str] | None = None) -> subprocess.Popen:
-        """Write the config (with ``extra_config``) and start ``gopro_manager.py run``.
+        """Write the config (with ``extra_config``) and start the daemon (``python -m camrig run``).
 
         Output (stdout and stderr) goes to :attr:`log_path`, appended across
         restarts. Waits up to ``wait_status`` seconds for the daemon's first
@@ -487,7 +479,7 @@ class _Rig:
             log.write(f"--- rig: starting daemon {time.monotonic():.3f}\n".encode())
             log.flush()
             env = self._env() | dict(extra_env or {})
-            self._daemon = subprocess.Popen(self.daemon_argv("run"), cwd=REPO_ROOT, env=env,
+            self._daemon = subprocess.Popen(self.daemon_argv("run"), cwd=self.cwd, env=env,
                                             stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         if wait_status is not None:
@@ -536,9 +528,9 @@ class _Rig:
         raise KeyError(f"{name} not in status file")
 
     def status_table(self) -> str:
-        """What ``gopro_manager.py status`` prints (stdout, or stderr if it failed)."""
-        proc = subprocess.run([self.python, str(DAEMON), "--config", str(self.config_path), "status"],
-                              cwd=REPO_ROOT, env=self._env(), stdin=subprocess.DEVNULL,
+        """What ``gopro-manager status`` prints (stdout, or stderr if it failed)."""
+        proc = subprocess.run([self.python, "-m", DAEMON_MODULE, "--config", str(self.config_path), "status"],
+                              cwd=self.cwd, env=self._env(), stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=30)
         return proc.stdout if proc.returncode == 0 else (proc.stdout + proc.stderr)
 
@@ -597,238 +589,21 @@ class _Rig:
     def _wrap_car(self) -> list[str]:
         raise NotImplementedError
 
+    def _emulator_listen(self, cam: EmulatedCamera) -> tuple[str, str | None]:
+        """(address the emulator listens on, its network device or None)."""
+        raise NotImplementedError
 
-class NamespaceRig(_Rig):
-    """N emulated cameras in network namespaces, each behind its own veth ``wlanK`` of the car.
-
-    ``NamespaceRig(3, prefix="gmt1", mode="route")`` creates netns
-    ``gmt1-car`` and ``gmt1-cam1..3``. ``mode`` is the daemon's
-    ``NETWORK_MODE`` ("bind" or "route"). ``delay_ms`` is each answer's
-    emulated Wi-Fi + camera latency (ms), ``association_delay`` the seconds
-    between BLE Wi-Fi-on and the link coming up, ``boot_delay`` the seconds
-    from Wake-on-LAN to ready. ``check_status`` and ``cycle_seconds`` become
-    CHECK_STATUS / CYCLE_SECONDS of the daemon config. ``idle_wifi_off`` (seconds, or
-    ``{k: seconds}``) makes legacy cameras turn their Wi-Fi off that long into idleness
-    although polled, as HERO5-8 do (emulator ``--idle-wifi-off``; 0, the default: never).
-
-    Needs root and ``ip netns``; use :func:`namespaces_available` to skip.
-    Leftover namespaces of a crashed earlier run with the same prefix are
-    removed (their processes killed) before building.
-    """
-
-    def __init__(self, n_cameras: int, *, prefix: str = "gm", mode: str = "bind", delay_ms: int = 20,
-                 association_delay: float = 2.0, workdir: str | os.PathLike | None = None, **kwargs):
-        if mode not in ("bind", "route"):
-            raise ValueError(f"mode must be 'bind' or 'route', got {mode!r}")
-        super().__init__(n_cameras, workdir=workdir, delay_ms=delay_ms,
-                         association_delay=association_delay, prefix=prefix, **kwargs)
-        self.network_mode = mode
-        self.car_ns = f"{prefix}-car"
-        self.cam_ns = [f"{prefix}-cam{k}" for k in range(1, n_cameras + 1)]
-        self._created: list[str] = []
-        #: The car's Wi-Fi adapter name → the camera (k) at its other end.
-        self.wiring: dict[str, int] = {}
-        self.iw_map_path = self.workdir / "iw.map"
-        self.bin_dir = self.workdir / "bin"
-
-    def __repr__(self):
-        return (f"<NamespaceRig {self.car_ns} cameras={self.n} mode={self.network_mode} "
-                f"daemon={'running' if self._daemon and self._daemon.poll() is None else 'stopped'}>")
-
-    def _camera_spec(self, k: int) -> EmulatedCamera:
-        """Camera ``k``: Wi-Fi behind ``wlanK`` at 10.5.5.9; USB behind ``usbK`` at its own
-        172.2X.1YZ.51 (from its serial); BLE only: no link at all."""
-        bt = bt_mac_for(k)
-        model, path = self.models[k - 1]
-        serial = usb_serial_for(k) if path == "usb" else None
-        address = usb_address_for(serial) if serial else CAMERA_ADDRESS
-        iface = {"wifi": f"wlan{k}", "usb": f"usb{k}", "ble": None}[path]
-        http_port = family_for_model(model).default_http_port
-        return EmulatedCamera(k=k, name=f"cam{k}", iface=iface, ssid=f"GP-EMU-{k:02d}",
-                              wifi_mac=wifi_mac_for(k), bt_mac=bt, address=address,
-                              http_port=http_port, media_port=8080 if http_port == 80 else 8081, wol_port=9,
-                              control=self.emu_dir / emu_socket_name(bt),
-                              log=self.workdir / f"cam{k}.log", model=model, path=path, serial=serial)
-
-    def _config_entry(self, cam: EmulatedCamera) -> dict[str, Any]:
-        return cam.config_entry()
-
-    def _emulator_argv(self, cam: EmulatedCamera) -> list[str]:
-        netdev = ["--netdev", "eth0"] if cam.path == "wifi" else []
-        return super()._emulator_argv(cam) + ["--listen", "0.0.0.0"] + netdev
-
-    def _wrap_camera(self, cam: EmulatedCamera) -> list[str]:
-        return ["ip", "netns", "exec", self.cam_ns[cam.k - 1]]
-
-    def _env(self) -> dict[str, str]:
-        """The stand-in iw first on PATH, reading this rig's association map."""
-        env = super()._env()
-        env["PATH"] = str(self.bin_dir) + os.pathsep + env.get("PATH", os.defpath)
-        env["GOPRO_IW_MAP"] = str(self.iw_map_path)
-        return env
-
-    # --- associations (the iw stand-in's map) ------------------------------------------------
-
-    def write_iw_map(self, overrides: Mapping[str, tuple[str, str] | None] | None = None) -> None:
-        """Write the map the stand-in iw answers from: each adapter associated with the AP
-        (BSSID, SSID) of the camera :attr:`wiring` puts at its other end, or as ``overrides``
-        says (``{"wlan1": ("02:47:50:00:00:07", "GP-OTHER")}``; None: not a Wi-Fi adapter,
-        iw says "nl80211 not found."). Replaced atomically."""
-        lines = []
-        for iface, k in sorted(self.wiring.items()):
-            cam = self.cameras[k - 1]
-            entry: tuple[str, str] | None = (cam.wifi_mac, cam.ssid)
-            if overrides and iface in overrides:
-                entry = overrides[iface]
-            if entry is not None:
-                lines.append(f"{iface} {entry[0]} {entry[1]}")
-        tmp = self.iw_map_path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in lines))
-        os.replace(tmp, self.iw_map_path)
-
-    def swap_adapters(self, j: int, k: int) -> None:
-        """Give the car's adapters ``wlanJ`` and ``wlanK`` each other's names, as udev does when
-        two USB adapters enumerate in the other order: afterwards ``wlanJ`` reaches camera K's
-        AP and ``wlanK`` camera J's (the iw map follows). Both links go down and up (a
-        carrier change, as a re-association); returns once neither is DOWN. Calling it again
-        swaps them back."""
-        a, b = f"wlan{j}", f"wlan{k}"
-        if a not in self.wiring or b not in self.wiring:
-            raise ValueError(f"swap_adapters: {a} and {b} must both be Wi-Fi adapters of the rig")
-        tmp = f"wlswp{j}x{k}"
-        for name in (a, b):
-            self.ip("link", "set", name, "down", netns=self.car_ns)
-        self.ip("link", "set", a, "name", tmp, netns=self.car_ns)
-        self.ip("link", "set", b, "name", a, netns=self.car_ns)
-        self.ip("link", "set", tmp, "name", b, netns=self.car_ns)
-        self.wiring[a], self.wiring[b] = self.wiring[b], self.wiring[a]
-        self.write_iw_map()
-        for name in (a, b):
-            self.ip("link", "set", name, "up", netns=self.car_ns)
-        # Back "associated" (carrier up, where the camera's Wi-Fi is on) before returning.
-        wait_until(lambda: all(" state DOWN " not in self.ip("link", "show", name, netns=self.car_ns).stdout
-                               for name in (a, b)), 5.0, interval=0.02,
-                   message=f"{a} and {b} up after the swap")
-
-    def _wrap_car(self) -> list[str]:
-        return ["ip", "netns", "exec", self.car_ns]
-
-    def run_in_car(self, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
-        """Run ``argv`` inside the car namespace, output captured as text."""
-        return subprocess.run(self._wrap_car() + list(argv), cwd=REPO_ROOT, env=self._env(),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout, check=False)
-
-    def ip(self, *args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        """``ip [-n NETNS] ARGS…``; RigError if it fails and ``check``."""
-        return _run(["ip"] + (["-n", netns] if netns else []) + list(args), check=check)
-
-    # --- network ----------------------------------------------------------------------------
-
-    def _build_network(self) -> None:
-        self.remove_leftovers()
-        for ns in [self.car_ns] + self.cam_ns:
-            self.ip("netns", "add", ns)
-            self._created.append(ns)
-            self.ip("link", "set", "lo", "up", netns=ns)
-        # Replies from 10.5.5.9 arrive on every wlanK while the kernel's route to
-        # 10.5.5.0/24 names only one of them: strict reverse-path filtering (1)
-        # would drop them. Loose (2) is what Raspberry Pi OS / systemd set.
-        _run(["ip", "netns", "exec", self.car_ns, "sysctl", "-q", "-w",
-              "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.default.rp_filter=2"])
-        for cam, cam_ns in zip(self.cameras, self.cam_ns, strict=True):
-            if cam.path == "ble":
-                continue                      # BLE only: the control socket is all it has
-            iface = cam.iface
-            if iface is None:
-                raise ValueError(f"camera {cam.k} ({cam.path}) has no car-side interface")
-            if cam.path == "usb":
-                # The camera's USB NCM link: camera 172.2X.1YZ.51/24, the car .50 on usbK.
-                host = cam.address.rsplit(".", 1)[0] + ".50"
-                self.ip("link", "add", iface, "netns", self.car_ns, "type", "veth",
-                        "peer", "name", "eth0", "netns", cam_ns)
-                self.ip("addr", "add", f"{cam.address}/24", "dev", "eth0", netns=cam_ns)
-                self.ip("addr", "add", f"{host}/24", "dev", iface, netns=self.car_ns)
-                self.ip("link", "set", "eth0", "up", netns=cam_ns)
-                self.ip("link", "set", iface, "up", netns=self.car_ns)
-                continue
-            self.ip("link", "add", iface, "netns", self.car_ns, "type", "veth",
-                    "peer", "name", "eth0", "netns", cam_ns)
-            self.ip("link", "set", "eth0", "address", cam.wifi_mac, netns=cam_ns)
-            self.ip("addr", "add", f"{CAMERA_ADDRESS}/{PREFIX_LEN}", "broadcast", "10.5.5.255",
-                    "dev", "eth0", netns=cam_ns)
-            self.ip("addr", "add", f"{CAR_ADDRESS}/{PREFIX_LEN}", "broadcast", "10.5.5.255",
-                    "dev", iface, netns=self.car_ns)
-            self.ip("link", "set", "eth0", "up", netns=cam_ns)
-            self.ip("link", "set", iface, "up", netns=self.car_ns)
-            self.wiring[iface] = cam.k
-        self.write_iw_map()
-        self.bin_dir.mkdir(exist_ok=True)
-        (self.bin_dir / "iw").unlink(missing_ok=True)
-        (self.bin_dir / "iw").symlink_to(IW)
-
-    def _teardown_network(self) -> None:
-        for ns in reversed(self._created):
-            delete_namespace(ns)
-        self._created.clear()
-
-    def remove_leftovers(self) -> list[str]:
-        """Delete namespaces named exactly ``{prefix}-car`` or ``{prefix}-camK`` (a crashed run's).
-
-        Returns the names removed.
-        """
-        return remove_rig_namespaces(self.prefix)
-
-    def namespaces(self) -> list[str]:
-        """The namespaces of this rig that exist right now."""
-        existing = existing_namespaces()
-        return [ns for ns in [self.car_ns] + self.cam_ns if ns in existing]
-
-    # --- probes from the car ------------------------------------------------------------------
-
-    def http_get(self, path: str = "/gp/gpControl/status", *, iface: str | None = None, port: int = 80,
-                 timeout: float = 3.0) -> tuple[int, bytes]:
-        """GET ``http://10.5.5.9:port/path`` from inside the car namespace.
-
-        With ``iface`` the socket is bound to it (SO_BINDTODEVICE), as the
-        daemon does in bind mode; without, the car's routing table decides.
-        Returns ``(http status, body)``; raises RigError when no answer came
-        (connection refused, timeout, no route).
-        """
-        proc = self.run_in_car([self.python, "-c", _HTTP_PROBE, iface or "", CAMERA_ADDRESS,
-                                str(port), path, str(timeout)], timeout=timeout + 20)
-        if proc.returncode != 0:
-            raise RigError(f"GET {path} via {iface or 'routing'}: {proc.stderr.strip().splitlines()[-1:]}")
-        status, _, body = proc.stdout.partition("\n")
-        return int(status), bytes.fromhex(body.strip())
-
-    def neighbour_mac(self, iface: str) -> str | None:
-        """The MAC the car's ARP table holds for 10.5.5.9 on ``iface`` (None if none)."""
-        out = self.ip("neigh", "show", CAMERA_ADDRESS, "dev", iface, netns=self.car_ns).stdout
-        m = re.search(r"lladdr ([0-9a-f:]{17})", out)
-        return m.group(1) if m else None
+    @property
+    def cwd(self) -> Path:
+        """Working directory of every process the rig starts: its workdir."""
+        return self.workdir
 
 
-#: Run by :meth:`NamespaceRig.http_get` inside the car: argv iface addr port path timeout.
-_HTTP_PROBE = r"""
-import http.client, socket, sys
-iface, addr, port, path, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
-sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-sock.settimeout(timeout)
-if iface:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
-sock.connect((addr, port))
-conn = http.client.HTTPConnection(addr, port, timeout=timeout)
-conn.sock = sock
-conn.request("GET", path)
-resp = conn.getresponse()
-body = resp.read()
-print(resp.status)
-print(body.hex())
-"""
+#: The old private name of :class:`Rig`.
+_Rig = Rig
 
 
-class LoopbackRig(_Rig):
+class LoopbackRig(Rig):
     """N emulated cameras on 127.0.0.2 … 127.0.0.(N+1), daemon in NETWORK_MODE "address". No root.
 
     Every camera gets its own loopback address and free unprivileged TCP ports
@@ -859,8 +634,8 @@ class LoopbackRig(_Rig):
     def _config_entry(self, cam: EmulatedCamera) -> dict[str, Any]:
         return cam.config_entry(with_iface=False, with_address=True)
 
-    def _emulator_argv(self, cam: EmulatedCamera) -> list[str]:
-        return super()._emulator_argv(cam) + ["--listen", cam.address]
+    def _emulator_listen(self, cam: EmulatedCamera) -> tuple[str, str | None]:
+        return cam.address, None
 
     def _wrap_camera(self, cam: EmulatedCamera) -> list[str]:
         return []
@@ -873,12 +648,6 @@ class LoopbackRig(_Rig):
 
     def _teardown_network(self) -> None:
         pass
-
-
-def usb_address_for(serial: str) -> str:
-    """172.2X.1YZ.51 from the serial's last three digits (as the daemon's config derives it)."""
-    x, y, z = serial[-3], serial[-2], serial[-1]
-    return f"172.2{x}.1{y}{z}.51"
 
 
 def _free_ports(address: str, kind: int, count: int) -> list[int]:
@@ -900,46 +669,3 @@ def _free_ports(address: str, kind: int, count: int) -> list[int]:
     return ports
 
 
-def existing_namespaces() -> set[str]:
-    """Names of the network namespaces ``ip netns list`` shows (those under /run/netns)."""
-    out = _run(["ip", "netns", "list"], check=False).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
-
-
-def delete_namespace(ns: str) -> None:
-    """Kill every process still in netns ``ns`` (exact name) and delete it; nothing if it is gone.
-
-    ``ip netns del`` alone only unmounts the name: the namespace (and its
-    veths) would live on as long as a process stays inside.
-    """
-    if ns not in existing_namespaces():
-        return
-    for pid in _run(["ip", "netns", "pids", ns], check=False).stdout.split():
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
-    _run(["ip", "netns", "del", ns], check=False)
-
-
-def remove_rig_namespaces(prefix: str) -> list[str]:
-    """Delete every namespace named exactly ``{prefix}-car`` or ``{prefix}-cam<K>``; return their names."""
-    pattern = re.compile(rf"^{re.escape(prefix)}-(car|cam[0-9]+)$")
-    removed = sorted(ns for ns in existing_namespaces() if pattern.match(ns))
-    for ns in removed:
-        delete_namespace(ns)
-    return removed
-
-
-def namespaces_available() -> tuple[bool, str]:
-    """Whether :class:`NamespaceRig` can run here: ``(True, "")`` or ``(False, reason)``."""
-    if os.geteuid() != 0:
-        return False, "needs root (creates network namespaces with `ip netns`)"
-    if shutil.which("ip") is None:
-        return False, "needs iproute2's `ip` command"
-    probe = f"gmprobe-{os.getpid()}"
-    add = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
-    if add.returncode != 0:
-        return False, f"`ip netns add` fails here: {add.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
-    return True, ""

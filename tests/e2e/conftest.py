@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from camrig.emulator.rig import (
+from tests.rig import (
     LoopbackRig,
     NamespaceRig,
     existing_namespaces,

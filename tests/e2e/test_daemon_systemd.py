@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from camrig.cli import in_private_tmp
-from camrig.emulator.rig import GATTTOOL
+from tests.rig import GATTTOOL
 
 from .helpers import find_events, log_lines
 

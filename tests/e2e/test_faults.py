@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from camrig.emulator.rig import NamespaceRig
+from tests.rig import NamespaceRig
 
 from .conftest import _namespaces, unique_prefix
 from .helpers import find_events, log_lines, log_mark

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from camrig.emulator.rig import (
+from tests.rig import (
     CAMERA_ADDRESS,
     LoopbackRig,
     NamespaceRig,

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from camrig.emulator.demo import run_demo
-from camrig.emulator.rig import DAEMON, REPO_ROOT
+from tests.rig import DAEMON, REPO_ROOT
 
 from .helpers import find_events, log_lines
 

@@ -9,7 +9,7 @@ by exact name at the end, also after a failure):
    wheelhouse of ``requirements.txt`` built on the host with ``pip wheel``
    (the container has no network but the cameras'), cached by the hash of
    requirements.txt.
-2. The emulated car (:class:`camrig.emulator.rig.NamespaceRig`, 3 cameras,
+2. The emulated car (:class:`tests.rig.NamespaceRig`, 3 cameras,
    ``gmst-car`` and ``gmst-cam1..3``).
 3. ``systemd-nspawn --boot`` on a copy of that root, joined to ``gmst-car``
    (``--network-namespace-path``, ``--capability=CAP_NET_ADMIN`` so that the
@@ -48,7 +48,7 @@ import sys
 import time
 from pathlib import Path
 
-from camrig.emulator.rig import NamespaceRig, namespaces_available, wait_until
+from tests.rig import NamespaceRig, namespaces_available, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 

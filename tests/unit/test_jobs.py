@@ -13,11 +13,11 @@ from camrig.cameras.gopro_legacy.driver import GpControl
 from camrig.cameras.gopro_legacy.waker import LegacyWaker
 from camrig.config import CameraConfig
 from camrig.emulator.legacy_gopro import LegacyGoPro
-from camrig.emulator.rig import wait_until
 from camrig.http import HttpClient
 from camrig.jobs import JobContext, JobPreempted, JobState
 from camrig.link import AddressLink
 from camrig.worker import CameraWorker, State
+from tests.rig import wait_until
 from tests.unit.test_download import BODY, MediaServer
 
 

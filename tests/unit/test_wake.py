@@ -17,7 +17,6 @@ from camrig.cameras.gopro_legacy.gatttool import GatttoolBle
 from camrig.cameras.gopro_legacy.waker import LegacyWaker
 from camrig.config import CameraConfig
 from camrig.emulator.legacy_gopro import LegacyGoPro, ble_socket_path
-from camrig.emulator.rig import wait_until
 from camrig.errors import AdapterMismatch, BleError, CameraUnreachable, CamRigError, WakeFailed
 from camrig.http import HttpClient
 from camrig.link import AddressLink, NeighbourTable
@@ -30,6 +29,7 @@ from camrig.wake import (
     send_wake_on_lan,
 )
 from camrig.worker import CameraWorker, State
+from tests.rig import wait_until
 
 IW_CONNECTED = """Connected to 06:41:69:6a:c1:05 (on wlan1)
 \tSSID: GP24784461

@@ -11,10 +11,10 @@ from camrig.cameras.gopro_legacy.waker import LegacyWaker
 from camrig.cameras.mock import MockDriver, MockWaker
 from camrig.config import CameraConfig
 from camrig.emulator.legacy_gopro import LegacyGoPro
-from camrig.emulator.rig import wait_until
 from camrig.http import HttpClient
 from camrig.link import AddressLink
 from camrig.worker import CameraWorker, State
+from tests.rig import wait_until
 
 
 def wait_for(predicate, timeout=10.0):

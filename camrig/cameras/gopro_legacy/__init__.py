@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..registry import Family
+from ..registry import EmulatorSpec, Family
 
 if TYPE_CHECKING:
     from ...config import CameraConfig, Config
@@ -38,6 +38,15 @@ def _shared_gatttool(config: Config, previous: Any) -> Any:
     previous.adapter = config.ble_adapter
     previous.timeout = config.ble_timeout
     return previous
+
+
+def emulator_args(spec: EmulatorSpec) -> list[str]:
+    """:mod:`camrig.emulator.legacy_gopro`'s arguments: the common ones, and
+    ``--idle-wifi-off SECONDS`` when the rig wants the Wi-Fi to go off although polled."""
+    args = spec.common_args()
+    if spec.idle_wifi_off:
+        args += ["--idle-wifi-off", str(spec.idle_wifi_off)]
+    return args + list(spec.extra)
 
 
 def build(config: Config, cam: CameraConfig, shared: Shared) -> CameraParts:
@@ -79,4 +88,5 @@ FAMILY = Family(
     build=build,
     shared=_shared_gatttool,
     emulator="camrig.emulator.legacy_gopro",
+    emulator_args=emulator_args,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..registry import Family, Problem
+from ..registry import EmulatorSpec, Family, Problem
 from .models import BLE_SHUTTER_MODELS, OPEN_GOPRO_MODELS
 
 if TYPE_CHECKING:
@@ -40,6 +40,15 @@ def _holds_ble(cam: CameraConfig) -> bool:
     """Recording over BLE (control 'ble', every HERO9) keeps the connection open: keep-alive
     every 3 s, pushed status. Wi-Fi/USB HERO10+ connect only briefly."""
     return cam.control == "ble" or cam.model in BLE_SHUTTER_MODELS
+
+
+def emulator_args(spec: EmulatorSpec) -> list[str]:
+    """:mod:`camrig.emulator.open_gopro`'s arguments: the common ones, ``--model``,
+    ``--auto-sleep SECONDS`` and ``--usb`` for a camera on its USB-C port."""
+    args = spec.common_args() + ["--model", spec.model, "--auto-sleep", str(spec.auto_sleep)]
+    if spec.control == "usb":
+        args.append("--usb")
+    return args + list(spec.extra)
 
 
 def build(config: Config, cam: CameraConfig, shared: Shared) -> CameraParts:
@@ -90,4 +99,5 @@ FAMILY = Family(
     holds_ble=_holds_ble,
     build=build,
     emulator="camrig.emulator.open_gopro",
+    emulator_args=emulator_args,
 )
