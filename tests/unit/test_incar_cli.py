@@ -185,3 +185,53 @@ def test_a_user_outside_the_group_is_told_how_to_join(tmp_path):
         assert "permission denied" in err and "usermod -aG gopro-manager" in err
     finally:
         server.close()
+
+
+def test_a_full_listen_backlog_is_waited_for_not_an_error(tmp_path):
+    """Part 8 (a storm of `mark` from shells): fails before the fix — a client socket with a
+    timeout is non-blocking, and its connect() to a full AF_UNIX backlog raised BlockingIOError
+    (EAGAIN) at once; now the client waits for the daemon to accept."""
+    from camrig.control import ControlClient
+
+    path = str(tmp_path / "s.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(0)
+    fillers = []
+    while True:                                   # fill the backlog: nobody accepts yet
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(path)
+        except BlockingIOError:
+            s.close()
+            break
+        fillers.append(s)
+    replies, errors = [], []
+
+    def client():
+        try:
+            replies.append(ControlClient(path, timeout=10).request("mark"))
+        except Exception as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=client)
+    t.start()
+    t.join(0.3)
+    assert not errors, errors                     # still waiting, no EAGAIN
+    srv.settimeout(5)
+    for _ in range(len(fillers) + 1):             # the daemon catches up
+        conn, _ = srv.accept()
+        conn.settimeout(0.5)
+        try:
+            line = conn.makefile("rb").readline()
+        except TimeoutError:
+            line = b""
+        if line:
+            conn.sendall(b'{"ok": true, "command": "mark", "detail": "x", "cameras": {}, "data": {}}\n')
+        conn.close()
+    t.join(10)
+    assert not errors and replies and replies[0]["ok"]
+    for s in fillers:
+        s.close()
+    srv.close()

@@ -75,7 +75,7 @@ class RefusingBle(FakeBle):
 
 
 def test_ble_refusal_is_rejected_a_lost_link_unreachable():
-    with pytest.raises(CameraRejected, match="BLE HiLight: HiLight: camera answered result 1"):
+    with pytest.raises(CameraRejected, match="BLE: HiLight: camera answered result 1"):
         OpenGoProHttp(FakeHttp(), "roof", "hero9", ble=RefusingBle("rejected")).hilight()
     with pytest.raises(CameraUnreachable):
         OpenGoProHttp(FakeHttp(), "roof", "hero9", ble=RefusingBle("timeout")).hilight()

@@ -264,7 +264,7 @@ class OpenGoProHttp:
                 self.ble.hilight()
             except BleError as exc:
                 if exc.reason == "rejected":
-                    raise CameraRejected(f"BLE HiLight: {exc.detail}", camera=self.camera) from None
+                    raise CameraRejected(f"BLE: {exc.detail}", camera=self.camera) from None
                 raise _unreachable(exc, self.camera) from None
             return
         try:
@@ -426,7 +426,7 @@ class OpenGoProBleDriver:
             self.ble.hilight()
         except BleError as exc:
             if exc.reason == "rejected":
-                raise CameraRejected(f"BLE HiLight: {exc.detail}", camera=self.camera) from None
+                raise CameraRejected(f"BLE: {exc.detail}", camera=self.camera) from None
             raise _unreachable(exc, self.camera) from None
 
     def set_date_time(self, when: dt.datetime) -> None:
