@@ -315,11 +315,17 @@ class ControlClient:
                 raise ControlError(f"permission denied on {self.path}: it is for root and the group "
                                    f"{GROUP!r} (add yourself: usermod -aG {GROUP} USER, then log in again)") from None
             body = {"command": command, "args": list(args), "options": dict(options or {})}
-            sock.sendall(json.dumps(body).encode() + b"\n")
+            try:
+                sock.sendall(json.dumps(body).encode() + b"\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass     # answered and closed at once ("busy"): that answer is read below
             try:
                 line = sock.makefile("rb").readline(MAX_LINE + 1)
             except TimeoutError:
                 raise ControlError(f"the daemon did not answer {command!r} on {self.path} in time") from None
+            except OSError as exc:
+                raise ControlError(f"the daemon closed {self.path} without answering {command!r} "
+                                   f"({exc.strerror or exc})") from None
         finally:
             sock.close()
         if not line:

@@ -63,8 +63,7 @@ def run(args, load_config, *, out=None, err=None) -> int:
     request_args = [args.mode] if command == "record" else []
     path = _socket_path(args, load_config)
     try:
-        reply = ControlClient(path, timeout=args.timeout + 5.0).request(command, request_args,
-                                                                        timeout=args.timeout + 5.0)
+        reply = _request(ControlClient(path, timeout=args.timeout + 5.0), command, request_args, args.timeout)
     except DaemonNotRunning as exc:
         print(f"{command}: {exc.detail}", file=err)
         return EXIT_NO_DAEMON
@@ -83,6 +82,22 @@ def run(args, load_config, *, out=None, err=None) -> int:
     else:
         print(f"{command}: {reply.get('detail') or 'refused'}", file=err)
     return EXIT_FAILED
+
+
+#: seconds a request answered "busy" (the daemon serves 8 clients at once) is retried for
+BUSY_RETRY_S = 5.0
+
+
+def _request(client, command: str, request_args: list[str], timeout: float) -> dict:
+    """One request; a "busy" answer (every client slot taken: a storm of marks from shells) is
+    retried every 50 ms for at most :data:`BUSY_RETRY_S` s, then returned as it is."""
+    import time
+    deadline = time.monotonic() + BUSY_RETRY_S
+    while True:
+        reply = client.request(command, request_args, timeout=timeout + 5.0)
+        if reply.get("ok") or not str(reply.get("detail", "")).startswith("busy") or time.monotonic() >= deadline:
+            return reply
+        time.sleep(0.05)
 
 
 def failed_cameras(reply: dict) -> list[str]:

@@ -30,7 +30,7 @@ def _cli(rig, *args):
 def _start(rig):
     extra = {"CONTROL_SOCKET": str(rig.workdir / "control.sock"),
              "MARKS_PATH": str(rig.workdir / "state" / "marks.jsonl"),
-             "MARK_COALESCE": 3.0,
+             "MARK_COALESCE": 2.0,
              "CAMERA_CLOCK": "always"}
     rig.start_daemon(extra)
     rig.wait_until(lambda: (rig.workdir / "control.sock").exists(), 15, message="the control socket")
@@ -78,7 +78,9 @@ def test_mark_and_record_through_the_daemon(make_ns_rig):
                    message="status 58 (HiLights) in every camera's row")
     assert rig.status()["marks"]["count"] == 1
 
-    # a storm: 20 presses in a burst → one HiLight per camera, every press answered
+    # a storm: 20 presses in a burst (well within MARK_COALESCE, 2 s, of each other; the first
+    # more than 2 s after the last mark) → one HiLight per camera, every press answered
+    time.sleep(max(0.0, t1 + 2.5 - time.monotonic()))
     t2 = time.monotonic()
     client = ControlClient(str(rig.workdir / "control.sock"), timeout=30)
     replies = []
@@ -91,9 +93,9 @@ def test_mark_and_record_through_the_daemon(make_ns_rig):
         t.start()
     for t in threads:
         t.join(60)
-    assert len(replies) == 20
-    assert sum(1 for r in replies if r["ok"]) >= 12           # a few may be "busy" (8 clients at once)
-    assert all(r["ok"] or "busy" in r["detail"] for r in replies)
+    assert len(replies) == 20                                 # every press answered:
+    assert all(r["ok"] or r["detail"].startswith("busy") for r in replies)   # taken, or "busy" (8 at once)
+    assert any(r["ok"] for r in replies)
     time.sleep(1.0)
     assert _hilights(rig, since=t2) == [1, 1, 1, 1]
     assert len(marks_path.read_text().splitlines()) == 2
@@ -104,7 +106,8 @@ def test_mark_and_record_through_the_daemon(make_ns_rig):
     assert done.returncode == 0, done.stderr
     rig.wait_until(lambda: rig.recording() == [False] * 4, SLOW, message="all stopped by 'record auto'")
 
-    # mark with nothing recording: exit 1, no HiLight anywhere
+    # mark with nothing recording (past the storm's coalescing window): exit 1, no HiLight anywhere
+    time.sleep(max(0.0, t2 + 2.5 - time.monotonic()))
     t3 = time.monotonic()
     done = _cli(rig, "mark")
     assert done.returncode == 1 and "no camera is recording" in done.stderr

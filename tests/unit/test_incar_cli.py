@@ -235,3 +235,52 @@ def test_a_full_listen_backlog_is_waited_for_not_an_error(tmp_path):
     for s in fillers:
         s.close()
     srv.close()
+
+
+def _one_shot_server(path, answers):
+    """A listener that answers each of ``answers`` (bytes) to one connection and closes it at once,
+    without reading the request (what the daemon does when all its client slots are taken)."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(8)
+    closed = threading.Event()
+
+    def serve():
+        for answer in answers:
+            conn, _ = srv.accept()
+            conn.sendall(answer)
+            conn.close()
+            closed.set()
+        srv.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return closed
+
+
+BUSY = b'{"ok": false, "command": "", "detail": "busy: 8 clients already connected", "cameras": {}, "data": {}}\n'
+
+
+def test_a_busy_answer_before_the_request_is_read_is_returned_not_a_broken_pipe(tmp_path, monkeypatch):
+    """Fails before the fix: the daemon answered "busy" and closed before the client sent its
+    request, and the client's sendall raised BrokenPipeError instead of returning the answer."""
+    import camrig.control as control
+
+    path = str(tmp_path / "s.sock")
+    closed = _one_shot_server(path, [BUSY])
+    real_dumps = control.json.dumps
+
+    def dumps_after_close(*a, **kw):             # the request goes out only once the daemon closed
+        closed.wait(5)
+        return real_dumps(*a, **kw)
+
+    monkeypatch.setattr(control.json, "dumps", dumps_after_close)
+    reply = control.ControlClient(path, timeout=5).request("mark")
+    assert not reply["ok"] and reply["detail"].startswith("busy")
+
+
+def test_the_cli_retries_a_busy_daemon(tmp_path):
+    ok = b'{"ok": true, "command": "mark", "detail": "HiLight on front", "cameras": {}, "data": {"failed": []}}\n'
+    path = str(tmp_path / "s.sock")
+    _one_shot_server(path, [BUSY, BUSY, ok])
+    status, out, err = cli("mark", path)
+    assert status == 0 and out.startswith("HiLight on front"), (out, err)
