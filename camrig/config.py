@@ -53,6 +53,8 @@ ON_EXIT_CHOICES = ("leave", "stop")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 PIN_FACTORIES = ("lgpio", "rpigpio", "pigpio", "native", "mock")
 CAMERA_CLOCK_CHOICES = ("synchronised", "always", "never")
+#: Folders the systemd unit lets the daemon write (StateDirectory=, RuntimeDirectory=).
+WRITABLE_DIRS = ("/var/lib/gopro-manager/", "/run/gopro-manager/")
 #: The pins of issue 13, each distinct from the trigger pin and from one another.
 PIN_KEYS = ("GPIO_BCM_PIN", "MARK_BCM_PIN", "RECORD_BCM_PIN", "LED_BCM_PIN", "IGNITION_BCM_PIN")
 
@@ -315,6 +317,11 @@ def config_from_mapping(values: Mapping[str, Any], *, source: str | None = None)
         if key in values:
             kwargs[attr] = _SCALAR_CHECKS[attr](key, values[key], err)
     _check_pins(values, err)
+    marks_path = kwargs.get("marks_path", Config.__dataclass_fields__["marks_path"].default)
+    if marks_path and not marks_path.startswith(WRITABLE_DIRS):
+        warnings.append(f"MARKS_PATH {marks_path}: outside {' and '.join(d.rstrip('/') for d in WRITABLE_DIRS)}, "
+                        "the only folders the unit lets the daemon write (ProtectSystem=strict): marks "
+                        "may fail to be written")
     if "GOPROS" not in values:
         raise err("GOPROS", "missing: list the cameras, e.g. "
                   "GOPROS = [('wlan1', 'GP12345678', 'aa:bb:cc:dd:ee:01', 'd4:d9:19:9a:4c:01')]")

@@ -198,3 +198,27 @@ def test_a_button_on_a_busy_pin_is_a_clear_error_and_the_rest_goes_on(tmp_path, 
             inputs.close()
     finally:
         squatter.close()
+
+
+def test_config_of_the_car_keys():
+    """Issue 13's keys: pins each used once, MARKS_PATH absolute (a warning outside the unit's
+    writable folders), CAMERA_CLOCK one of three, booleans that are booleans."""
+    from camrig.config import config_from_mapping
+    from camrig.errors import ConfigError
+    cams = [("wlan1", "GP1", "aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02")]
+    cfg = config_from_mapping({"GOPROS": cams, "MARK_BCM_PIN": 5, "RECORD_BCM_PIN": 6, "LED_BCM_PIN": 13,
+                               "IGNITION_BCM_PIN": 26, "SHUTDOWN_ON_IGNITION_OFF": True})
+    assert (cfg.mark_bcm_pin, cfg.record_bcm_pin, cfg.led_bcm_pin, cfg.ignition_bcm_pin) == (5, 6, 13, 26)
+    assert cfg.marks_path == "/var/lib/gopro-manager/marks.jsonl" and cfg.warnings == ()
+    assert cfg.camera_clock == "synchronised" and cfg.ignition_grace == 30.0
+    for bad, match in [({"LED_BCM_PIN": 17, "GPIO_BCM_PIN": 17}, "LED_BCM_PIN: GPIO17 is already GPIO_BCM_PIN"),
+                       ({"MARK_BCM_PIN": 6, "RECORD_BCM_PIN": 6}, "RECORD_BCM_PIN: GPIO6 is already MARK_BCM_PIN"),
+                       ({"MARKS_PATH": "marks.jsonl"}, "MARKS_PATH: must be an absolute path"),
+                       ({"CAMERA_CLOCK": "sometimes"}, "CAMERA_CLOCK: must be one of"),
+                       ({"SHUTDOWN_ON_IGNITION_OFF": "yes"}, "SHUTDOWN_ON_IGNITION_OFF: must be True or False"),
+                       ({"IGNITION_GRACE": -1}, "IGNITION_GRACE: must be between"),
+                       ({"MARK_BCM_PIN": 40}, "MARK_BCM_PIN: must be a BCM GPIO number")]:
+        with pytest.raises(ConfigError, match=match):
+            config_from_mapping({"GOPROS": cams, **bad})
+    warned = config_from_mapping({"GOPROS": cams, "MARKS_PATH": "/home/pi/marks.jsonl"})
+    assert any("MARKS_PATH /home/pi/marks.jsonl: outside /var/lib/gopro-manager" in w for w in warned.warnings)
