@@ -26,8 +26,12 @@ $(SDK_VENV)/.installed: requirements-sdk.txt
 
 sdk-venv: $(SDK_VENV)/.installed
 
+# Test files run in parallel (pytest-xdist, one file per worker at a time: a file's rig fixtures
+# stay together); every namespace rig has a prefix of its own, so workers never meet.
+# TEST_JOBS=0 runs them one after the other.
+TEST_JOBS ?= 3
 test: lint $(SDK_VENV)/.installed
-	$(PY) -m pytest -ra tests
+	$(PY) -m pytest -ra $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile) tests
 
 # ruff (style, imports, likely bugs) on everything, mypy on the package (pyproject.toml).
 lint: $(VENV)/.installed

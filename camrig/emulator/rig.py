@@ -294,6 +294,8 @@ class Rig:
         self.emu_dir = self.workdir / "emu"
         self.trigger_path = self.workdir / "trigger"
         self.status_path = self.workdir / "status.json"
+        #: the daemon's control socket (camrig/control.py): one per rig, so parallel rigs never meet
+        self.control_socket = self.workdir / "control.sock"
         self.config_path = self.workdir / "config.py"
         self.log_path = self.workdir / "daemon.log"
         self.cameras: list[EmulatedCamera] = []
@@ -423,6 +425,7 @@ class Rig:
             "CYCLE_SECONDS": self.cycle_seconds,
             "GATTTOOL": str(GATTTOOL),
             "STATUS_PATH": str(self.status_path),
+            "CONTROL_SOCKET": str(self.control_socket),
             "HTTP_TIMEOUT": 2.0,
             "CONNECT_TIMEOUT": 1.0,
             "WAKE_TIMEOUT": 15.0,
@@ -439,6 +442,13 @@ class Rig:
         if extra:
             values.update(extra)
         return values
+
+    def control(self, command: str, args: Sequence[str] = (), options: Mapping[str, Any] | None = None,
+                *, timeout: float = 35.0) -> dict:
+        """Send one request to the running daemon's control socket (camrig/control.py) and
+        return its reply dict; raises camrig.control.DaemonNotRunning without a daemon."""
+        from ..control import ControlClient
+        return ControlClient(str(self.control_socket), timeout=timeout).request(command, args, options)
 
     def write_config(self, extra: Mapping[str, Any] | None = None) -> Path:
         """Write the daemon config (mode 0600, as the daemon demands) and return its path."""
