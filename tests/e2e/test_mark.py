@@ -28,12 +28,11 @@ def _cli(rig, *args):
 
 
 def _start(rig):
-    extra = {"CONTROL_SOCKET": str(rig.workdir / "control.sock"),
-             "MARKS_PATH": str(rig.workdir / "state" / "marks.jsonl"),
+    extra = {"MARKS_PATH": str(rig.workdir / "state" / "marks.jsonl"),
              "MARK_COALESCE": 2.0,
              "CAMERA_CLOCK": "always"}
     rig.start_daemon(extra)
-    rig.wait_until(lambda: (rig.workdir / "control.sock").exists(), 15, message="the control socket")
+    rig.wait_until(lambda: rig.control_socket.exists(), 15, message="the control socket")
     return rig.workdir / "state" / "marks.jsonl"
 
 
@@ -82,7 +81,7 @@ def test_mark_and_record_through_the_daemon(make_ns_rig):
     # more than 2 s after the last mark) → one HiLight per camera, every press answered
     time.sleep(max(0.0, t1 + 2.5 - time.monotonic()))
     t2 = time.monotonic()
-    client = ControlClient(str(rig.workdir / "control.sock"), timeout=30)
+    client = ControlClient(str(rig.control_socket), timeout=30)
     replies = []
 
     def press():
