@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test lint unit e2e bench soak system-test clean venv sdk-venv
+.PHONY: demo test lint unit e2e bench bench-telemetry soak system-test clean venv sdk-venv install uninstall
 
 # The pins come from the requirements files (what the Pi install uses too); then the project
 # itself, editable, for the `gopro-manager` command (python gopro_manager.py needs no install).
@@ -51,14 +51,30 @@ soak: $(VENV)/.installed
 # Benchmark (root, ~8 min, not part of `make test`): trigger → recording for 1–8 emulated cameras,
 # skew, recovery, wake, CPU/RSS, and the original sequential handling as a baseline.
 # Prints a table, writes bench/results.json; BENCH_ARGS="--flips 10 --skip baseline" for a quick look.
+# Then the MQTT part (~4 min, needs mosquitto; bench/mqtt.py): trigger → recording with the broker up,
+# down and blackholed, and 20 daemons × 8 cameras against one broker; writes bench/results-mqtt.json.
 bench: $(VENV)/.installed
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.telemetry $(TELEMETRY_BENCH_ARGS)
+	$(PY) -m bench.mqtt $(MQTT_BENCH_ARGS)
 
-# System test (root, ~1 min; ~2 more the first time: debootstrap, cached in
-# /var/cache/gopro-manager-systemtest): the hardened unit under a real systemd
-# in a systemd-nspawn container joined to the emulated car; route and bind mode.
+# Telemetry alone (no root, ~30 s): GPMF → GPX on a sparse 4 GB MP4, against ffmpeg when installed.
+bench-telemetry: $(VENV)/.installed
+	$(PY) -m bench.telemetry $(TELEMETRY_BENCH_ARGS)
+
+# System test (root, ~2 min; ~2 more the first time: debootstrap, cached in
+# /var/cache/gopro-manager-systemtest): install.sh and the hardened unit under a real
+# systemd in a systemd-nspawn container joined to the emulated car, for a Bookworm and a
+# Trixie root, route and bind mode (SYSTEM_TEST_ARGS="--suite trixie --mode route").
 system-test: $(VENV)/.installed
 	$(PY) -m tests.system.run $(SYSTEM_TEST_ARGS)
+
+# Install on the Pi (root; README "Install in the car"): the same install.sh the system test runs.
+install:
+	bash ./install.sh
+
+uninstall:
+	bash ./install.sh --uninstall
 
 demo: $(VENV)/.installed
 	$(PY) gopro_manager.py demo

@@ -134,8 +134,12 @@ def cmd_run(args) -> int:
         log.error("carrying on with the trigger file %s only", config.trigger_path)
         trigger = FileTrigger(config.trigger_path)
 
+    from camrig.mqtt import build_publisher  # issue 15: None without MQTT_URL
+    mqtt = build_publisher(config.mqtt)
     controller = Controller(config, workers, trigger, notifier, reload=lambda: _load(args),
-                            assembly=assembly)
+                            assembly=assembly, publishers=[mqtt] if mqtt else [])
+    if mqtt:
+        mqtt.attach(controller.post)
     # Signal handlers only post a command (camrig/commands.py); the controller's loop runs it.
     signal.signal(signal.SIGTERM, lambda *_: controller.request_stop("SIGTERM"))
     signal.signal(signal.SIGINT, lambda *_: controller.request_stop("SIGINT"))
@@ -191,82 +195,14 @@ def cmd_status(args) -> int:
 
 
 def cmd_check(args) -> int:
-    """Validate the config and probe every camera once; exit 0 when all answer."""
-    from camrig.app import build_parts, pin_factory_report
-    from camrig.cameras.base import sd_text
-    from camrig.errors import AdapterMismatch, CamRigError
+    """The doctor (camrig/doctor.py): config, the Pi's setup, every camera once; exit 0 when nothing failed."""
+    from camrig.doctor import run_check
+    return run_check(_load(args), as_json=getattr(args, "json", False))
 
-    config = _load(args)
-    print(f"config {config.source}: ok ({len(config.cameras)} camera(s), NETWORK_MODE {config.network_mode})")
-    for warning in config.warnings:
-        print(f"  warning: {warning}")
-    failures = 0
-    factory, detail = pin_factory_report(config.gpio_pin_factory)
-    if config.gpio_bcm_pin is None:
-        print(f"GPIO          not used (no GPIO_BCM_PIN); pin factory would be {factory or 'none'}")
-    elif factory:
-        print(f"GPIO{config.gpio_bcm_pin:<10d}pin factory {factory} ({detail})")
-    else:
-        print(f"GPIO{config.gpio_bcm_pin:<10d}FAIL no pin factory: {detail}")
-        failures += 1
-    for p in build_parts(config):
-        cam = p.camera
-        where = f"BLE {cam.bt_mac}" if cam.control == "ble" else f"{cam.path} → {cam.address}:{cam.http_port}"
-        print(f"{cam.name} ({cam.model}, {cam.control}, {where}):")
-        try:
-            p.link.check()
-            print(f"  link          ok ({p.link.kind})")
-        except CamRigError as exc:
-            print(f"  link          FAIL {exc}")
-            failures += 1
-            continue
-        guard = getattr(p.link, "guard", None)
-        if guard is not None:
-            try:
-                ok = guard.associated()
-            except AdapterMismatch as exc:
-                # Never probe across it: the answer would come from another camera.
-                print(f"  associated    MISMATCH {exc.detail}")
-                failures += 1
-                p.http.close()
-                if p.ble is not None:
-                    p.ble.disconnect()
-                continue
-            print(f"  associated    {'yes' if ok else 'NO (camera Wi-Fi off, or wpa_supplicant not connected)'}")
-        try:
-            st = p.driver.status()
-            if st.storage_problem:
-                print(f"  card          FAIL {st.storage_problem} (sd_status {st.sd_status}): the camera "
-                      "cannot record until it is fixed (insert, free or format the card)")
-                failures += 1
-            print(f"  status        ok: recording={'yes' if st.encoding_active else 'no'} "
-                  f"mode={st.mode_name or 'not reported'} battery={st.battery_percent}% "
-                  f"sd_status={st.sd_status} ({sd_text(st.sd_status)}) "
-                  f"free={st.remaining_space_kb} KB")
-            if st.in_video_mode is False:
-                print(f"  mode          not video ({st.mode_name}): the daemon selects video before recording")
-            from camrig.inputs.clock_sync import ClockSync
-            clock_ok, clock_why = ClockSync(config.camera_clock).may_set()
-            if not st.encoding_active and not clock_ok:    # issue 13: honest clocks
-                print(f"  clock         WARN not set: {clock_why}")
-            elif not st.encoding_active:     # never while recording: a file is open
-                import datetime as dt
-                try:
-                    p.driver.set_date_time(dt.datetime.now())
-                    via = getattr(p.driver, "clock_via", None)
-                    print(f"  clock         ok: set to this Pi's time{' over ' + via.upper() if via else ''}")
-                except (CamRigError, ValueError) as exc:
-                    why = exc.detail if isinstance(exc, CamRigError) else str(exc)
-                    print(f"  clock         WARN the camera refused its clock ({why}): its footage keeps "
-                          "its own time")
-        except CamRigError as exc:
-            print(f"  status        FAIL {exc}")
-            failures += 1
-        finally:
-            p.http.close()
-            if p.ble is not None:
-                p.ble.disconnect()
-    return 1 if failures else 0
+
+def cmd_discover(args) -> int:
+    from camrig.discover import cmd_discover as run
+    return run(args)
 
 
 def _inputs_cli(args) -> int:
@@ -278,6 +214,11 @@ def _inputs_cli(args) -> int:
 def cmd_demo(args) -> int:
     from camrig.emulator.demo import run_demo
     return run_demo(args.demo_args)
+
+
+def cmd_telemetry(args) -> int:
+    from camrig.telemetry.cli import run
+    return run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -296,18 +237,27 @@ def main(argv: list[str] | None = None) -> int:
     p_status = sub.add_parser("status", parents=[with_config], help="print the cameras' state from the status file")
     p_status.add_argument("--json", action="store_true", help="print the raw JSON")
     p_status.add_argument("--status-path", metavar="PATH", help="status file (default: STATUS_PATH)")
-    sub.add_parser("check", parents=[with_config], help="validate the config and probe each camera once")
+    p_check = sub.add_parser("check", parents=[with_config],
+                             help="doctor: the config, the Pi's setup (adapters, BLE bonds, GPIO, clock, unit) "
+                                  "and each camera once")
+    p_check.add_argument("--json", action="store_true", help="one JSON object for scripts")
+    from camrig.discover import add_parser as add_discover_parser  # issue 14: discover
+    add_discover_parser(sub)
     from camrig.inputs.commands_cli import add_mark_parser, add_record_parser  # issue 13
     add_mark_parser(sub, with_config)
     add_record_parser(sub, with_config)
     p_demo = sub.add_parser("demo", help="a mixed rig of emulated cameras (HERO7, HERO12, HERO9 over BLE, "
                                          "HERO11 over USB), trigger on and off")
     p_demo.add_argument("demo_args", nargs=argparse.REMAINDER)
+    from camrig.telemetry.cli import add_parser as add_telemetry_parser  # issue 11
+    add_telemetry_parser(sub)
     args = parser.parse_args(argv)
     command = args.command or "run"
     if command == "status" and not hasattr(args, "json"):
         args.json, args.status_path = False, None
     handler = {"run": cmd_run, "status": cmd_status, "check": cmd_check, "demo": cmd_demo,
+               "telemetry": cmd_telemetry,
+               "discover": cmd_discover,
                "mark": _inputs_cli, "record": _inputs_cli}[command]
     try:
         return handler(args)

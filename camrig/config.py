@@ -164,6 +164,8 @@ class Config:
     marks_path: str | None = "/var/lib/gopro-manager/marks.jsonl"
     #: When a camera clock is set: "synchronised" (only from a synchronised Pi clock), "always", "never".
     camera_clock: str = "synchronised"
+    #: MQTT publisher (issue 15): None unless MQTT_URL is set (:class:`MqttConfig`)
+    mqtt: MqttConfig | None = None
     source: str | None = field(default=None, compare=False)
     #: Non-fatal findings (unknown keys, with the nearest known one), logged at start and by `check`.
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -175,6 +177,9 @@ class Config:
                 return cam
         raise KeyError(name)
 
+
+#: the MQTT block's keys (issue 15; checked by :func:`check_mqtt` at the end of this file)
+MQTT_KEYS = ("MQTT_URL", "MQTT_PASSWORD_FILE", "MQTT_CA_FILE", "CAR_NAME", "MQTT_MIN_INTERVAL", "MQTT_COMMANDS")
 
 #: config key → Config attribute. The order is the order of config.py.example.
 _SCALAR_KEYS: dict[str, str] = {
@@ -212,7 +217,7 @@ _SCALAR_KEYS: dict[str, str] = {
     "MARKS_PATH": "marks_path",
     "CAMERA_CLOCK": "camera_clock",
 }
-KNOWN_KEYS = frozenset(_SCALAR_KEYS) | {"GOPROS"}
+KNOWN_KEYS = frozenset(_SCALAR_KEYS) | {"GOPROS"} | frozenset(MQTT_KEYS)
 _CAMERA_KEYS = ("name", "iface", "ssid", "wifi_mac", "bt_mac", "model", "control",
                 "address", "http_port", "wol_port", "serial")
 
@@ -332,6 +337,7 @@ def config_from_mapping(values: Mapping[str, Any], *, source: str | None = None)
     if kwargs.get("gpio_bcm_pin") is None and kwargs.get("trigger_path", "/run/gopro-manager/trigger") is None:
         raise err("TRIGGER_PATH", "both GPIO_BCM_PIN and TRIGGER_PATH are None: nothing could ever "
                   "start a recording", value=None)
+    kwargs["mqtt"] = check_mqtt(values, err)
     return Config(cameras=cameras, source=source, warnings=tuple(warnings), **kwargs)
 
 
@@ -623,7 +629,8 @@ def _check_camera(index, entry, mode, default_address, err) -> CameraConfig:
         else:
             address = usb_address(serial)
     else:
-        address = raw.get("address", family.default_address if default_address is None else default_address)
+        address = raw.get("address", family.default_address if default_address is None or family.fixed_address
+                          else default_address)
     try:
         if not isinstance(address, str):  # ipaddress would take 167773449 for 10.0.0.9
             raise TypeError(address)
@@ -701,3 +708,107 @@ def _distance(a: str, b: str) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
+
+
+# --- MQTT, the pit wall (issue 15) ------------------------------------------------------------
+
+#: topic-safe car name: it is one level of every topic (no ``/``, ``+``, ``#``) and part of Home
+#: Assistant's unique_id/object_id (``[a-zA-Z0-9_-]``)
+CAR_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}\Z")
+MQTT_SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """The MQTT publisher's settings (issue 15), from ``MQTT_URL`` and its sibling keys.
+
+    ``host``/``port``: the broker (``mqtt://`` defaults to 1883, ``mqtts://`` to 8883 and TLS);
+    ``username``: from the URL, or None; ``password_file``: the file the password is read from
+    at each connect (never the URL, never the Config: no credential in a repr or a log line);
+    ``ca_file``: CA bundle for ``mqtts`` (None: the system's); ``car``: the topic level
+    ``gopro-manager/<car>/…``; ``min_interval``: seconds between two publishes of one topic;
+    ``commands``: accept commands on ``gopro-manager/<car>/cmd``.
+    """
+
+    host: str
+    port: int
+    tls: bool
+    car: str
+    username: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    min_interval: float = 0.5
+    commands: bool = False
+
+    @property
+    def url(self) -> str:
+        """The broker as a URL for logs: never a password (there is none in it)."""
+        user = f"{self.username}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}"
+
+
+def _redacted_url(value: str) -> str:
+    """``value`` with any password in it replaced by ``***`` (for an error message)."""
+    return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", value)
+
+
+def check_mqtt(values: Mapping[str, Any], err) -> MqttConfig | None:
+    """Validate the MQTT block: None when ``MQTT_URL`` is absent or None (the other MQTT keys are
+    then not looked at: ``MQTT_URL = None`` switches MQTT off and keeps the rest for later).
+
+    :raises ConfigError: naming the key: a URL that is not ``mqtt[s]://[user@]host[:port]``, a
+        password in the URL (it belongs in ``MQTT_PASSWORD_FILE``; the message shows the URL with
+        the password replaced by ``***``), a missing or unreadable password or CA file, a car
+        name that is not topic-safe, a bad interval or a non-bool ``MQTT_COMMANDS``.
+    """
+    import urllib.parse
+
+    url = values.get("MQTT_URL")
+    if url is None:             # MQTT off; the other keys may stay (MQTT_URL = None switches it off)
+        return None
+    if not isinstance(url, str):
+        raise err("MQTT_URL", "must be a string such as 'mqtts://car1@broker.local:8883'", url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise err("MQTT_URL", f"not a URL ({exc})", _redacted_url(url)) from None
+    if parts.password is not None:
+        raise err("MQTT_URL", "has a password in it; put the password in the file MQTT_PASSWORD_FILE names "
+                  "(a URL ends up in logs, a file does not)", _redacted_url(url))
+    if parts.scheme not in MQTT_SCHEMES:
+        raise err("MQTT_URL", "must start with mqtt:// (plain TCP) or mqtts:// (TLS)", url)
+    if not parts.hostname:
+        raise err("MQTT_URL", "names no broker host", url)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise err("MQTT_URL", "must be only mqtt[s]://[user@]host[:port], no path or query", url)
+    username = urllib.parse.unquote(parts.username) if parts.username else None
+    password_file = values.get("MQTT_PASSWORD_FILE")
+    if password_file is not None:
+        password_file = _path(optional=False)("MQTT_PASSWORD_FILE", password_file, err)
+        if username is None:
+            raise err("MQTT_PASSWORD_FILE", "set, but MQTT_URL names no user (mqtts://USER@host)", password_file)
+        if not os.access(password_file, os.R_OK) or not os.path.isfile(password_file):
+            raise err("MQTT_PASSWORD_FILE", "is not a readable file", password_file)
+    ca_file = values.get("MQTT_CA_FILE")
+    if ca_file is not None:
+        ca_file = _path(optional=False)("MQTT_CA_FILE", ca_file, err)
+        if parts.scheme != "mqtts":
+            raise err("MQTT_CA_FILE", "set, but MQTT_URL is mqtt:// (no TLS): use mqtts://", ca_file)
+        if not os.access(ca_file, os.R_OK) or not os.path.isfile(ca_file):
+            raise err("MQTT_CA_FILE", "is not a readable file", ca_file)
+    car = values.get("CAR_NAME")
+    if car is None:
+        raise err("CAR_NAME", "missing: MQTT_URL is set, and every car needs a name of its own on the broker "
+                  "(topics gopro-manager/<CAR_NAME>/...), e.g. CAR_NAME = 'car7'")
+    if not isinstance(car, str) or not CAR_NAME_RE.match(car):
+        raise err("CAR_NAME", "must be 1-32 letters, digits, '_' or '-', starting with a letter or digit "
+                  "(it is a topic level: no '/', '+', '#')", car)
+    min_interval = _number(0.0, 3600.0)("MQTT_MIN_INTERVAL", values.get("MQTT_MIN_INTERVAL", 0.5), err)
+    commands = values.get("MQTT_COMMANDS", False)
+    if not isinstance(commands, bool):
+        raise err("MQTT_COMMANDS", "must be True or False", commands)
+    return MqttConfig(host=parts.hostname, port=port or MQTT_SCHEMES[parts.scheme], tls=parts.scheme == "mqtts",
+                      car=car, username=username, password_file=password_file, ca_file=ca_file,
+                      min_interval=min_interval, commands=commands)

@@ -104,12 +104,16 @@ class HttpClient:
     handshake, both seconds; bodies over ``max_bytes`` are cut off and
     refused. Raises :class:`CameraUnreachable`, :class:`CameraRejected`
     (HTTP ≥ 400 is *not* raised here: callers read ``status``) or
-    :class:`LinkError`.
+    :class:`LinkError`. ``headers``: extra request header lines (``"User-Agent: OI.Share v2"``)
+    sent with every request; the attribute may be replaced between requests (a family that
+    learns the camera's dialect from its first answer).
     """
 
     def __init__(self, link: Link, *, port: int = 80, timeout: float = 3.0,
-                 connect_timeout: float = 1.0, max_bytes: int = MAX_BODY_BYTES):
+                 connect_timeout: float = 1.0, max_bytes: int = MAX_BODY_BYTES,
+                 headers: tuple[str, ...] = ()):
         self.link = link
+        self.headers = tuple(headers)
         self.port = port
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -168,6 +172,7 @@ class HttpClient:
             c = self._handle()
             self._socket_error = None
             c.setopt(pycurl.URL, url)
+            c.setopt(pycurl.HTTPHEADER, list(self.headers))
             c.setopt(pycurl.WRITEFUNCTION, write)
             c.setopt(pycurl.TIMEOUT_MS, int((timeout or self.timeout) * 1000))
             c.setopt(pycurl.CONNECTTIMEOUT_MS, int(self.connect_timeout * 1000))
@@ -201,7 +206,7 @@ class HttpClient:
         """A new client for the same camera (same Link, port and timeouts) with a connection of its
         own: what the worker's job thread uses, so a job never holds this client's lock."""
         return HttpClient(self.link, port=self.port, timeout=self.timeout,
-                          connect_timeout=self.connect_timeout, max_bytes=self.max_bytes)
+                          connect_timeout=self.connect_timeout, max_bytes=self.max_bytes, headers=self.headers)
 
     def download(self, path: str, dest: str | os.PathLike[str] | BinaryIO, *, max_bytes: int,
                  offset: int = 0, expected_size: int | None = None, port: int | None = None,
@@ -410,6 +415,7 @@ class HttpClient:
             c.setopt(pycurl.OPENSOCKETFUNCTION, open_socket)
             c.setopt(pycurl.FORBID_REUSE, 1)
             c.setopt(pycurl.URL, url)
+            c.setopt(pycurl.HTTPHEADER, list(self.headers))
             c.setopt(pycurl.HEADERFUNCTION, header)
             c.setopt(pycurl.WRITEFUNCTION, write)
             c.setopt(pycurl.NOPROGRESS, 0)

@@ -65,7 +65,9 @@ def summary_line(rows: Sequence[dict]) -> str:
     """The systemd ``STATUS=`` text: ``3/4 recording; rear: waking``.
 
     ``rows`` are the snapshot's ``cameras``. Counts cameras recording out of all; names each camera
-    that is not in the state wanted of it (with its state and step), and each one degraded.
+    that is not in the state wanted of it (with its state and step), each one recording on the
+    driver's belief only (``recording_confirmed`` False: ``front: recording unconfirmed``), and each
+    one degraded.
     """
     recording = sum(1 for r in rows if r.get("recording") and r.get("state") == _RECORDING)
     parts = [f"{recording}/{len(rows)} recording"]
@@ -76,6 +78,8 @@ def summary_line(rows: Sequence[dict]) -> str:
             if r.get("step"):
                 state = f"{state} ({r['step']})"
             parts.append(f"{r.get('name')}: {state}")
+        elif r.get("recording") and r.get("recording_confirmed") is False:
+            parts.append(f"{r.get('name')}: recording unconfirmed")
         elif r.get("degraded"):
             parts.append(f"{r.get('name')}: degraded")
     return "; ".join(parts)

@@ -171,7 +171,8 @@ def render_table(snapshot: dict) -> str:
             _cell(cam.get("model")),
             _cell(cam.get("state")),
             _yes_no(cam.get("wanted")),
-            _yes_no(cam.get("recording")),
+            _yes_no(cam.get("recording"), yes="yes?" if cam.get("recording_confirmed") is False else "yes",
+                    no="no?" if cam.get("recording_confirmed") is False else "no"),
             _cell(cam.get("hilights")),            # status 58: HiLights in this recording
             _cell(cam.get("mode")),
             _percent(cam.get("battery_percent")),

@@ -355,6 +355,11 @@ class CameraWorker:
                 "step": self.step,
                 "wanted": self._wanted,
                 "recording": self.recording,
+                # False: ``recording`` is the driver's belief, not a state read (Olympus OI.Share
+                # has no state query); None while a shutter is unanswered.
+                "recording_confirmed": (None if self.recording is None
+                                        else (st.encoding_confirmed if st is not None else True)),
+                "recording_evidence": st.recording_evidence if st is not None else None,
                 "degraded": self.degraded,
                 "last_seen": (dt.datetime.fromtimestamp(self.last_seen, dt.UTC).isoformat(timespec="seconds")
                               if self.last_seen else None),

@@ -108,17 +108,22 @@ def _trak_gpmd(sizes, offsets, durations, *, timescale: int, co64: bool, samples
     return box(b"trak", tkhd + box(b"mdia", mdhd + hdlr + minf))
 
 
-def _trak_video(timescale: int) -> bytes:
-    """A video track without samples: a reader that takes the first track would find no GPMF."""
+def _trak_video(timescale: int, pieces: Sequence[tuple[int, int]] = (), *, co64: bool = False) -> bytes:
+    """A video track: without ``pieces`` it has no samples (a reader that takes the first track finds
+    no GPMF); with ``pieces`` ((offset, size) each) its samples fill the mdat around the GPMF, as
+    a camera's interleaved video does (so a demuxer like ffmpeg's walks the whole file)."""
     tkhd = full_box(b"tkhd", 0, 3, struct.pack(">IIIII", 0, 0, 1, 0, 0) + b"\0" * 60)
     mdhd = full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, timescale, 0, 0x55C4, 0))
     hdlr = full_box(b"hdlr", 0, 0, b"mhlr" + b"vide" + b"\0" * 12 + b"\x0aGoPro AVC")
     entry = box(b"avc1", b"\0" * 6 + struct.pack(">H", 1) + b"\0" * 70)
+    n = len(pieces)
+    offs = b"".join(struct.pack(">Q" if co64 else ">I", o) for o, _ in pieces)
     stbl = box(b"stbl", full_box(b"stsd", 0, 0, struct.pack(">I", 1) + entry)
-               + full_box(b"stts", 0, 0, struct.pack(">I", 0))
-               + full_box(b"stsc", 0, 0, struct.pack(">I", 0))
-               + full_box(b"stsz", 0, 0, struct.pack(">II", 0, 0))
-               + full_box(b"stco", 0, 0, struct.pack(">I", 0)))
+               + full_box(b"stts", 0, 0, struct.pack(">I", 1 if n else 0) + (struct.pack(">II", n, 1) if n else b""))
+               + full_box(b"stsc", 0, 0, struct.pack(">I", 1 if n else 0)
+                          + (struct.pack(">III", 1, 1, 1) if n else b""))
+               + full_box(b"stsz", 0, 0, struct.pack(">II", 0, n) + b"".join(struct.pack(">I", s) for _, s in pieces))
+               + full_box(b"co64" if co64 else b"stco", 0, 0, struct.pack(">I", n) + offs))
     minf = box(b"minf", full_box(b"vmhd", 0, 1, b"\0" * 8) + stbl)
     return box(b"trak", tkhd + box(b"mdia", mdhd + hdlr + minf))
 
@@ -126,7 +131,8 @@ def _trak_video(timescale: int) -> bytes:
 def build_mp4(path: Path | str, payloads: Sequence[bytes], *, duration: int | Sequence[int] = 1001,
               timescale: int = 1000, moov_at_end: bool = True, co64: bool = False,
               mdat_size: int | None = None, samples_per_chunk: int = 1, video_track: bool = True,
-              hilights_ms: Sequence[int] | None = None, gpmd_track: bool = True) -> Path:
+              hilights_ms: Sequence[int] | None = None, gpmd_track: bool = True,
+              video_fill: bool = False, video_piece: int = 256 << 10) -> Path:
     """Write an MP4 at ``path`` whose ``gpmd`` track holds ``payloads`` (bytes each, in order).
 
     ``duration``: each sample's duration in ``timescale`` units (one value or one per payload;
@@ -135,7 +141,10 @@ def build_mp4(path: Path | str, payloads: Sequence[bytes], *, duration: int | Se
     with the payloads spread evenly through it and the rest a sparse hole; a size over 4 GiB
     uses a 64-bit mdat header. ``samples_per_chunk``: payloads per chunk (stsc). ``video_track``:
     put an empty video track first. ``hilights_ms``: write ``moov/udta/HMMT`` with these times.
-    ``gpmd_track=False`` leaves the GPMF track out (a file with no telemetry).
+    ``gpmd_track=False`` leaves the GPMF track out (a file with no telemetry). ``video_fill``: the
+    video track's samples (pieces of at most ``video_piece`` bytes, 256 KiB: a 60 Mbit/s frame)
+    cover the rest of mdat, like real interleaved video (the video track is then in moov even if
+    ``video_track`` is False).
     Returns ``Path(path)``. Raises ValueError when the payloads do not fit in ``mdat_size``.
     """
     path = Path(path)
@@ -151,14 +160,27 @@ def build_mp4(path: Path | str, payloads: Sequence[bytes], *, duration: int | Se
     large = body + 8 > 0xFFFFFFFF
     mdat_header = 16 if large else 8
 
+    def fill(offsets: list[int]) -> list[tuple[int, int]]:
+        if not video_fill:
+            return []
+        used = sorted(zip(offsets, sizes, strict=True))
+        pieces, pos = [], mdat_start + mdat_header
+        for off, size in used + [(mdat_start + mdat_header + body, 0)]:
+            while pos < off:
+                n = min(off - pos, video_piece)
+                pieces.append((pos, n))
+                pos += n
+            pos = max(pos, off + size)
+        return pieces
+
     def moov_bytes(offsets: list[int]) -> bytes:
         mvhd = full_box(b"mvhd", 0, 0, struct.pack(">IIII", 0, 0, timescale, sum(durations)) + b"\0" * 80)
         parts = [mvhd]
         if hilights_ms is not None:
             hmmt = struct.pack(">I", len(hilights_ms)) + b"".join(struct.pack(">I", t) for t in hilights_ms)
             parts.append(box(b"udta", box(b"HMMT", hmmt)))
-        if video_track:
-            parts.append(_trak_video(timescale))
+        if video_track or video_fill:
+            parts.append(_trak_video(timescale, fill(offsets), co64=co64))
         if gpmd_track:
             parts.append(_trak_gpmd(sizes, offsets, durations, timescale=timescale, co64=co64,
                                     samples_per_chunk=samples_per_chunk, track_id=2 if video_track else 1))
@@ -181,7 +203,8 @@ def build_mp4(path: Path | str, payloads: Sequence[bytes], *, duration: int | Se
         head = ftyp
     else:
         # moov's size does not depend on the offsets' values, so build it twice.
-        probe = moov_bytes([0] * len(payloads))
+        mdat_start = len(ftyp)
+        probe = moov_bytes([mdat_start + mdat_header + r for r in rel])
         mdat_start = len(ftyp) + len(probe)
         offsets = [mdat_start + mdat_header + r for r in rel]
         head = ftyp + moov_bytes(offsets)

@@ -111,6 +111,11 @@ class CameraStatus:
     elsewhere), ``preset_group`` (Open GoPro 96: 1000 video, 1001 photo, 1002 time-lapse) and
     ``flat_mode`` (Open GoPro 89, EnumFlatMode; None elsewhere). ``raw`` keeps the whole
     ``status`` object.
+
+    ``encoding_confirmed``: True when ``encoding_active`` was read from the camera (status 10);
+    False when the camera has no state query and the flag is the driver's belief from what the
+    camera last accepted (Olympus OI.Share: an HTTP 200 to ``exec_takemotion``), in which case
+    ``recording_evidence`` says what the belief rests on (for people: status file and table).
     """
 
     encoding_active: bool
@@ -128,6 +133,8 @@ class CameraStatus:
     preset_group: int | None = None
     flat_mode: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    encoding_confirmed: bool = True
+    recording_evidence: str | None = None
 
     @property
     def sd_error(self) -> bool:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 BUILTIN = (
     "camrig.cameras.gopro_legacy",
     "camrig.cameras.open_gopro",
+    "camrig.cameras.olympus",
 )
 
 #: Every control path the daemon knows: a camera's own Wi-Fi AP through an adapter of its own,
@@ -136,7 +137,7 @@ class Family:
     ``shared(config, previous) -> object``:
     what the family's cameras share (the legacy gatttool runner), made once per assembly and
     updated in place from ``config`` on a reload (``previous`` is the object made before, or None);
-    a camera finds it as ``shared.family[family.name]``.
+    a camera finds it as ``shared.family[family.name]``. ``fixed_address``: see the field.
     """
 
     name: str
@@ -152,6 +153,9 @@ class Family:
     emulator: str | None = None
     emulator_args: Callable[[EmulatorSpec], list[str]] = _common_emulator_args
     shared: Callable[[Config, Any], Any] | None = None
+    #: ``default_address`` is the camera's own (an Olympus is always 192.168.0.10): ``CAMERA_ADDRESS``,
+    #: the GoPros' shared address, does not replace it (an entry's ``address`` still does).
+    fixed_address: bool = False
 
     def refuse_control(self, model: str, control: str) -> str | None:
         """Why ``model`` cannot be driven over ``control`` (a message), or None when it can."""

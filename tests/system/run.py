@@ -3,23 +3,26 @@
 What it does (root only; everything it creates is named ``gmst…`` and removed
 by exact name at the end, also after a failure):
 
-1. A Debian bookworm minbase root file system with systemd (``debootstrap``),
-   cached under ``$GOPRO_SYSTEMTEST_CACHE`` (default
+1. A Debian minbase root file system with systemd for each of Bookworm
+   (Python 3.11) and Trixie (Python 3.13) (``debootstrap``, with the apt
+   packages install.sh wants already in it: the container has no network but
+   the cameras'), cached under ``$GOPRO_SYSTEMTEST_CACHE`` (default
    ``/var/cache/gopro-manager-systemtest``) and copied for each run; a
-   wheelhouse of ``requirements.txt`` built on the host with ``pip wheel``
-   (the container has no network but the cameras'), cached by the hash of
-   requirements.txt.
+   wheelhouse of ``requirements.txt`` and the build backend for both Pythons,
+   downloaded on the host with ``pip download --only-binary=:all:``, cached by
+   the hash of requirements.txt.
 2. The emulated car (:class:`tests.rig.NamespaceRig`, 3 cameras,
    ``gmst-car`` and ``gmst-cam1..3``).
 3. ``systemd-nspawn --boot`` on a copy of that root, joined to ``gmst-car``
    (``--network-namespace-path``, ``--capability=CAP_NET_ADMIN`` so that the
    unit can be given it), in a cgroup of its own.
-4. The install as the README says it: the tree in ``/usr/local/gopro-manager``,
-   ``python3 -m venv .venv`` and ``pip install -r requirements.txt`` (from the
-   wheelhouse, bind-mounted read-only, ``--no-index``), the user from
-   ``systemd/sysusers.d``, the config ``root:gopro-manager 0640`` in
-   ``/etc/gopro-manager``, the unit in ``/etc/systemd/system``. A drop-in
-   adds what only the rig needs: ``GOPRO_EMU_DIR`` for the stand-in gatttool.
+4. The install as the README says it: the checkout in
+   ``/usr/local/src/gopro-manager``, ``install.sh --no-start`` (pip pointed at
+   the wheelhouse, bind-mounted read-only, by ``PIP_NO_INDEX``/``PIP_FIND_LINKS``):
+   the venv, user, directories, rules, the unit enabled, a config skeleton;
+   then the person's config (the emulated car's) and ``install.sh`` again,
+   which keeps that config and starts the service. A drop-in adds what only
+   the rig needs: ``GOPRO_EMU_DIR`` for the stand-in gatttool.
 5. The checks: ``systemctl start`` returns (READY=1); the daemon runs as
    ``gopro-manager`` with CAP_NET_ADMIN and CAP_NET_RAW only and
    NoNewPrivs; ``systemctl status`` shows the STATUS= line; ``touch
@@ -27,7 +30,10 @@ by exact name at the end, also after a failure):
    shows each one starting; ``systemctl kill -s KILL`` → systemd restarts it,
    the cameras never stop; ``systemctl reload`` → still recording; ``systemctl
    stop`` → a clean exit (Result=success), cameras left recording (ON_EXIT
-   "leave").
+   "leave"); ``install.sh --uninstall`` leaves only the config and
+   ``/var/lib/gopro-manager``.
+
+Each suite runs both NETWORK_MODEs (``--suite``, ``--mode`` pick fewer).
 
 Talks to the container with ``nsenter -t <container init pid> -a``. Prints one
 line per check and ends with ``N passed, N failed``; exit status 0 only when
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -54,10 +61,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 NAME = "gmst"                                  # prefix of every namespace, cgroup, directory
 CACHE = Path(os.environ.get("GOPRO_SYSTEMTEST_CACHE", "/var/cache/gopro-manager-systemtest"))
-SUITE = "bookworm"
+#: The Debian releases the install is tested on: Bookworm (Python 3.11) and Trixie (Python 3.13).
+SUITES = ("bookworm", "trixie")
 MIRROR = os.environ.get("GOPRO_SYSTEMTEST_MIRROR", "http://deb.debian.org/debian")
-PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-venv,iproute2,procps"
-INSTALL_DIR = "/usr/local/gopro-manager"
+#: What debootstrap puts in each root: a booting systemd, and the packages install.sh would
+#: otherwise fetch with apt-get (the container has no network but the car's), so that install.sh
+#: finds them installed and never calls apt-get. (python3-lgpio is in Raspberry Pi OS's archive,
+#: not in Debian's, for either release: the container has no pin library, as a PC has none.)
+BASE_PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-venv,iproute2,procps,iw,bluez"
+PACKAGES = {"bookworm": BASE_PACKAGES, "trixie": BASE_PACKAGES}
+#: Where the test puts the checkout in the container (a person's clone); install.sh runs from it.
+CHECKOUT = "/usr/local/src/gopro-manager"
+#: What install.sh installs (install.sh: PREFIX, VENV).
+VENV = "/opt/gopro-manager/venv"
+COMMAND = f"{VENV}/bin/gopro-manager"
+#: A polkit rule the test adds to the checkout's systemd/ (install.sh installs systemd/*.rules).
+POLKIT_PROBE = "99-gmst-probe.rules"
 EMU_DIR_IN_CONTAINER = "/srv/gopro-emu"
 WHEELS_IN_CONTAINER = "/srv/wheelhouse"
 #: A clean environment for commands in the container (nsenter keeps the caller's otherwise).
@@ -104,37 +123,56 @@ def prerequisites() -> str | None:
     return None
 
 
-def base_rootfs() -> Path:
-    """The cached debootstrap root (made once; ~1 minute and ~300 MB)."""
-    base = CACHE / f"{SUITE}-minbase"
+def base_rootfs(suite: str) -> Path:
+    """The cached debootstrap root of Debian ``suite`` (made once; ~2 minutes and ~350 MB)."""
+    packages = PACKAGES[suite]
+    base = CACHE / f"{suite}-minbase"
     stamp = base / ".gmst-complete"
-    if stamp.exists() and stamp.read_text().strip() == PACKAGES:
+    if stamp.exists() and stamp.read_text().strip() == packages:
         log(f"root file system: cached {base}")
         return base
-    tmp = CACHE / f"{SUITE}-minbase.tmp"
+    tmp = CACHE / f"{suite}-minbase.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(base, ignore_errors=True)
     CACHE.mkdir(parents=True, exist_ok=True)
-    log(f"root file system: debootstrap {SUITE} into {tmp} (once; cached afterwards)")
-    run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, tmp, MIRROR], timeout=1800)
-    (tmp / ".gmst-complete").write_text(PACKAGES + "\n")
+    log(f"root file system: debootstrap {suite} into {tmp} (once; cached afterwards)")
+    run(["debootstrap", "--variant=minbase", f"--include={packages}", suite, tmp, MIRROR], timeout=1800)
+    (tmp / ".gmst-complete").write_text(packages + "\n")
     tmp.rename(base)
     return base
 
 
+#: The container's Pythons (Bookworm 3.11, Trixie 3.13): the wheelhouse has wheels for both.
+PYTHONS = {"bookworm": "3.11", "trixie": "3.13"}
+#: What the wheelhouse holds beyond requirements.txt: the project's build backend (pyproject.toml's
+#: build-system.requires), for install.sh's ``pip install`` of the project without an index.
+BUILD_REQUIRES = ("setuptools>=68",)
+
+
 def wheelhouse() -> Path:
-    """Wheels of requirements.txt for the container's Python (3.11, like the host's), cached."""
+    """Wheels of requirements.txt (and the build backend) for every container Python, cached.
+
+    ``pip download --only-binary=:all:`` for each Python of :data:`PYTHONS` on the host's
+    architecture (manylinux tags), so no container ever needs network or a compiler; keyed by
+    the hash of requirements.txt and the Python list."""
     req = (REPO / "requirements.txt").read_bytes()
-    house = CACHE / f"wheelhouse-{hashlib.sha256(req).hexdigest()[:12]}"
+    key = hashlib.sha256(req + repr(sorted(PYTHONS.values())).encode() + repr(BUILD_REQUIRES).encode())
+    house = CACHE / f"wheelhouse-{key.hexdigest()[:12]}"
     if (house / ".gmst-complete").exists():
         log(f"wheelhouse: cached {house}")
         return house
     for old in CACHE.glob("wheelhouse-*"):   # an older requirements.txt's
         shutil.rmtree(old, ignore_errors=True)
     house.mkdir(parents=True)
-    log(f"wheelhouse: pip wheel -r requirements.txt into {house}")
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "-r", REPO / "requirements.txt", "-w", house],
-        timeout=900)
+    arch = os.uname().machine
+    platforms = [f"--platform={tag}_{arch}" for tag in
+                 ("manylinux2014", "manylinux_2_17", "manylinux_2_28", "manylinux_2_34", "manylinux_2_36")]
+    for version in sorted(set(PYTHONS.values())):
+        log(f"wheelhouse: pip download -r requirements.txt for Python {version} into {house}")
+        abi = "cp" + version.replace(".", "")
+        run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+             "--only-binary=:all:", f"--python-version={version}", "--implementation=cp", f"--abi={abi}",
+             *platforms, "-d", house, "-r", REPO / "requirements.txt", *BUILD_REQUIRES], timeout=900)
     (house / ".gmst-complete").write_text("")
     return house
 
@@ -296,40 +334,86 @@ def config_text(rig: NamespaceRig, mode: str) -> str:
         f"NETWORK_MODE = {mode!r}",
         "GPIO_BCM_PIN = None",
         "TRIGGER_PATH = '/run/gopro-manager/trigger'",
-        f"GATTTOOL = '{INSTALL_DIR}/camrig/emulator/gatttool'",
+        f"GATTTOOL = '{CHECKOUT}/camrig/emulator/gatttool'",
         "CHECK_STATUS = 2",
         "LOG_LEVEL = 'info'",
         "",
     ])
 
 
-def install(c: Container, rig: NamespaceRig, mode: str) -> None:
-    """The README's install steps, in the container."""
+def install_sh(c: Container, *args: str) -> subprocess.CompletedProcess:
+    """``install.sh ARGS`` in the container, pip pointed at the read-only wheelhouse (no network)."""
+    return c.sh("env", "PIP_NO_INDEX=1", f"PIP_FIND_LINKS={WHEELS_IN_CONTAINER}",
+                "bash", f"{CHECKOUT}/install.sh", *args, timeout=600)
+
+
+def install(c: Container, rig: NamespaceRig, mode: str, checks: Checks) -> None:
+    """The README's install: the checkout, ``install.sh``, the person's config, ``install.sh``
+    again (idempotent: keeps that config, restarts the service)."""
     root = c.root
-    dest = root / INSTALL_DIR.lstrip("/")
+    dest = root / CHECKOUT.lstrip("/")
     for rel in repo_files():
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
-    log(f"copied the tree to {INSTALL_DIR}; venv + pip install -r requirements.txt (wheelhouse)")
-    c.sh("python3", "-m", "venv", f"{INSTALL_DIR}/.venv")
-    c.sh(f"{INSTALL_DIR}/.venv/bin/pip", "install", "--quiet", "--no-index", "--find-links", WHEELS_IN_CONTAINER,
-         "-r", f"{INSTALL_DIR}/requirements.txt")
-    c.sh("install", "-D", "-m", "0644", f"{INSTALL_DIR}/systemd/sysusers.d/gopro-manager.conf",
-         "/etc/sysusers.d/gopro-manager.conf")
-    c.sh("systemd-sysusers")
-    c.sh("install", "-d", "-o", "root", "-g", "gopro-manager", "-m", "0750", "/etc/gopro-manager")
+    # A feature's polkit rule, as the incar helper's ignition power-off adds one: install.sh must
+    # pick up every systemd/*.rules of the tree (and --uninstall remove it).
+    (dest / "systemd" / POLKIT_PROBE).write_text("// system test: install.sh installs systemd/*.rules\n")
+    log(f"copied the tree to {CHECKOUT}; install.sh (pip from the wheelhouse)")
+
+    def first_install():
+        out = install_sh(c, "--no-start").stdout
+        assert "apt-get" not in out, f"install.sh ran apt-get though every package is there:\n{out}"
+        st = c.sh("stat", "-c", "%U:%G %a", "/etc/gopro-manager/config.py").stdout.split()
+        assert st == ["root:gopro-manager", "640"], f"config skeleton is {st}"
+        assert c.sh("systemctl", "is-enabled", "gopro-manager", check=False).stdout.strip() == "enabled"
+        assert c.sh("systemctl", "is-active", "gopro-manager", check=False).stdout.strip() != "active"
+        ver = c.sh(f"{VENV}/bin/python", "-c", "import sys, camrig; print(sys.version.split()[0], "
+                   "camrig.__file__)").stdout.strip()
+        assert f"{VENV}/lib/" in ver, ver
+        for path in ("/etc/sysusers.d/gopro-manager.conf", "/etc/tmpfiles.d/gopro-manager.conf",
+                     "/etc/udev/rules.d/60-gopro-manager-gpio.rules", "/var/lib/gopro-manager",
+                     f"/etc/polkit-1/rules.d/{POLKIT_PROBE}"):
+            c.sh("test", "-e", path)
+        return f"Python {ver.split()[0]}; skeleton config root:gopro-manager 640; unit enabled, not started"
+
+    if not checks.check("install.sh (fresh): venv, user, dirs, rules, unit enabled, config skeleton", first_install):
+        raise RuntimeError("install.sh failed")
+    # The person's step: their config (here the emulated car's).
     (root / "etc/gopro-manager/config.py").write_text(config_text(rig, mode))
-    c.sh("chown", "root:gopro-manager", "/etc/gopro-manager/config.py")
-    c.sh("chmod", "0640", "/etc/gopro-manager/config.py")
-    c.sh("install", "-m", "0644", f"{INSTALL_DIR}/systemd/gopro-manager.service", "/etc/systemd/system/")
+    c.sh("chmod", "0664", "/etc/gopro-manager/config.py")      # install.sh must fix this
     dropin = root / "etc/systemd/system/gopro-manager.service.d"
     dropin.mkdir(parents=True, exist_ok=True)
     (dropin / "systemtest.conf").write_text(
         "# Only for the system test: the stand-in gatttool reaches the emulated cameras here.\n"
         "[Service]\n"
         f"Environment=GOPRO_EMU_DIR={EMU_DIR_IN_CONTAINER}\n")
-    c.sh("systemctl", "daemon-reload")
+
+    def second_install():
+        out = install_sh(c).stdout
+        assert "kept as it is" in out, out
+        text = (root / "etc/gopro-manager/config.py").read_text()
+        assert text == config_text(rig, mode), "install.sh changed an existing config"
+        st = c.sh("stat", "-c", "%U:%G %a", "/etc/gopro-manager/config.py").stdout.split()
+        assert st == ["root:gopro-manager", "640"], f"config is {st} after the second run"
+        return "config kept (its mode 664 made 640), service restarted"
+
+    if not checks.check("install.sh again (idempotent): config kept, service (re)started", second_install):
+        raise RuntimeError("install.sh (second run) failed")
+
+
+def uninstall_check(c: Container) -> str:
+    """``install.sh --uninstall``: everything gone but the config and the state directory."""
+    c.sh("touch", "/var/lib/gopro-manager/footage-kept.mp4")
+    install_sh(c, "--uninstall")
+    for path in ("/etc/systemd/system/gopro-manager.service", "/opt/gopro-manager",
+                 "/etc/sysusers.d/gopro-manager.conf", "/etc/tmpfiles.d/gopro-manager.conf",
+                 "/etc/udev/rules.d/60-gopro-manager-gpio.rules", f"/etc/polkit-1/rules.d/{POLKIT_PROBE}"):
+        assert c.sh("test", "-e", path, check=False).returncode != 0, f"{path} is still there"
+    assert c.sh("getent", "passwd", "gopro-manager", check=False).returncode != 0, "the user is still there"
+    c.sh("test", "-f", "/etc/gopro-manager/config.py")
+    c.sh("test", "-f", "/var/lib/gopro-manager/footage-kept.mp4")
+    return "unit, venv, user, tmpfiles, rules gone; config and /var/lib/gopro-manager kept"
 
 
 def show(c: Container, *props: str) -> dict[str, str]:
@@ -345,6 +429,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=("route", "bind", "both"), default="both",
                         help="NETWORK_MODE of the daemon: route (CAP_NET_ADMIN), bind, or both in turn")
+    parser.add_argument("--suite", choices=(*SUITES, "all"), default="all",
+                        help="the Debian release of the container's root: bookworm, trixie, or all in turn")
     parser.add_argument("--keep", action="store_true", help="leave the container and the rig up")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -355,24 +441,33 @@ def main(argv=None) -> int:
         print("0 passed, 0 failed, 1 skipped")
         return 0
 
-    base = base_rootfs()
     wheels = wheelhouse()
     checks = Checks()
-    for mode in (("route", "bind") if args.mode == "both" else (args.mode,)):
-        log(f"=== NETWORK_MODE {mode!r}")
-        run_mode(mode, base, wheels, checks, keep=args.keep)
+    counts: dict[str, tuple[int, int]] = {}
+    for suite in (SUITES if args.suite == "all" else (args.suite,)):
+        base = base_rootfs(suite)
+        before = (checks.passed, checks.failed)
+        for mode in (("route", "bind") if args.mode == "both" else (args.mode,)):
+            log(f"=== {suite}, NETWORK_MODE {mode!r}")
+            run_mode(suite, mode, base, wheels, checks, keep=args.keep)
+            if args.keep:
+                break
+        counts[suite] = (checks.passed - before[0], checks.failed - before[1])
         if args.keep:
             break
+    for suite, (passed, failed) in counts.items():
+        log(f"{suite}: {passed} passed, {failed} failed")
     log(f"system test took {time.monotonic() - started:.0f} s")
     print(f"{checks.passed} passed, {checks.failed} failed")
     return 0 if checks.failed == 0 and checks.passed else 1
 
 
-def run_mode(mode: str, base: Path, wheels: Path, checks: Checks, *, keep: bool) -> None:
-    """Boot a fresh container on a fresh rig, install, run every check in NETWORK_MODE ``mode``."""
+def run_mode(suite: str, mode: str, base: Path, wheels: Path, checks: Checks, *, keep: bool) -> None:
+    """Boot a fresh container of Debian ``suite`` on a fresh rig, install with install.sh, run
+    every check in NETWORK_MODE ``mode``, then uninstall."""
     workdir = CACHE / f"{NAME}-run-{os.getpid()}"
     rig = NamespaceRig(3, prefix=NAME, mode=mode)
-    checks.mode = mode
+    checks.mode = f"{suite} {mode}"
     container = None
     try:
         rig.__enter__()
@@ -386,7 +481,7 @@ def run_mode(mode: str, base: Path, wheels: Path, checks: Checks, *, keep: bool)
         container = Container(workdir / "root", rig.car_ns, name=f"{NAME}-{os.getpid()}",
                               binds=[f"-ro={wheels}:{WHEELS_IN_CONTAINER}", f"={rig.emu_dir}:{EMU_DIR_IN_CONTAINER}"])
         container.boot()
-        install(container, rig, mode)
+        install(container, rig, mode, checks)
         c = container
 
         def start():
@@ -470,8 +565,7 @@ def run_mode(mode: str, base: Path, wheels: Path, checks: Checks, *, keep: bool)
         checks.check("systemctl kill -s KILL → restarted by systemd, cameras keep recording", kill_and_restart)
 
         def status_as_user():
-            out = c.sh("runuser", "-u", "nobody", "--", f"{INSTALL_DIR}/.venv/bin/python",
-                       f"{INSTALL_DIR}/gopro_manager.py", "status", "--status-path",
+            out = c.sh("runuser", "-u", "nobody", "--", COMMAND, "status", "--status-path",
                        "/run/gopro-manager/status.json").stdout
             rows = [ln for ln in out.splitlines() if re.match(r"^cam\d\b", ln)]
             assert len(rows) == 3 and all("recording" in r for r in rows), out
@@ -480,6 +574,38 @@ def run_mode(mode: str, base: Path, wheels: Path, checks: Checks, *, keep: bool)
         checks.check("gopro_manager.py status (any user) shows the restarted daemon's cameras recording",
                      lambda: wait_until(lambda: status_as_user() is None, SLOW,
                                         message="status table: all recording") and None)
+
+        def doctor():
+            res = c.sh(COMMAND, "check", "--json", check=False, timeout=120)
+            report = json.loads(res.stdout)
+            system = {f["item"]: f for f in report["system"]}
+            assert system["service"]["status"] == "ok", system["service"]
+            assert system["config file"]["status"] == "ok", system["config file"]
+            assert system["gatttool"]["status"] == "ok", system["gatttool"]
+            for cam in rig.cameras:
+                found = {f["item"]: f for f in report["cameras"][cam.name]}
+                assert found["link"]["status"] == "ok" and found["associated"]["detail"] == "yes", found
+                assert found["status"]["detail"].startswith("ok: recording=yes"), found["status"]
+                assert found["adapter"]["status"] == "warn" and "discover --apply" in found["adapter"]["fix"]
+                # No Bluetooth in the container: the bond cannot be confirmed, and the line says what to do.
+                assert found["BLE bond"]["status"] == "fail" and found["BLE bond"]["fix"], found["BLE bond"]
+            assert res.returncode == 1 and report["failures"] == len(rig.cameras)
+            return f"service, config file, gatttool ok; every camera link/status ok; BLE bond: " \
+                   f"{found['BLE bond']['detail']}"
+
+        checks.check("gopro-manager check --json (doctor) in the container", doctor)
+
+        def discover():
+            res = c.sh(COMMAND, "discover", "--backend", "emulated", "--emu-dir", EMU_DIR_IN_CONTAINER, "--json",
+                       check=False, timeout=120)
+            report = json.loads(res.stdout)
+            addresses = sorted(cam["address"] for cam in report["cameras"])
+            assert addresses == sorted(cam.bt_mac.upper() for cam in rig.cameras), report["cameras"]
+            # The car's adapters are veths (no wireless/ in sysfs): no Wi-Fi adapter to propose, exit 7.
+            assert res.returncode == 7 and report["exit"] == 7, res.stdout[-2000:]
+            return f"{len(addresses)} cameras found; exit 7 (no Wi-Fi adapter: veths)"
+
+        checks.check("gopro-manager discover --backend emulated in the container", discover)
 
         def reload():
             c.sh("systemctl", "reload", "gopro-manager", timeout=60)
@@ -512,6 +638,8 @@ def run_mode(mode: str, base: Path, wheels: Path, checks: Checks, *, keep: bool)
             assert not bad, "\n".join(bad[:10])
 
         checks.check("no permission/seccomp errors in the journal", no_denials)
+        checks.check("install.sh --uninstall removes all but the config and the footage",
+                     lambda: uninstall_check(c))
     except Exception as exc:  # noqa: BLE001
         checks.failed += 1
         log(f"FAIL setup: {type(exc).__name__}: {exc}")

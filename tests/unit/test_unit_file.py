@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "gopro-manager.service"
-INSTALLED_PYTHON = "/usr/local/gopro-manager/.venv/bin/python"
+INSTALLED_COMMAND = "/opt/gopro-manager/venv/bin/gopro-manager"
 
 
 def unit_sections() -> configparser.ConfigParser:
@@ -28,11 +28,11 @@ def test_systemd_analyze_verify_is_silent(tmp_path):
         print("skipped: systemd-analyze is not installed")
         pytest.skip("systemd-analyze is not installed")
     text = UNIT.read_text()
-    assert f"ExecStart={INSTALLED_PYTHON} " in text
+    assert f"ExecStart={INSTALLED_COMMAND} " in text
     # The install path does not exist on a development machine; point
     # ExecStart at an interpreter that does, keep everything else.
     copy = tmp_path / UNIT.name
-    copy.write_text(text.replace(f"ExecStart={INSTALLED_PYTHON} ", f"ExecStart={sys.executable} "))
+    copy.write_text(text.replace(f"ExecStart={INSTALLED_COMMAND} ", f"ExecStart={sys.executable} "))
     result = subprocess.run([analyze, "verify", str(copy)],
                             capture_output=True, text=True, timeout=60)
     assert result.stderr == ""
@@ -44,8 +44,8 @@ def test_unit_keys():
     service = unit["Service"]
     assert service["Type"] == "notify"
     assert service["NotifyAccess"] == "main"
-    assert service["ExecStart"] == (f"{INSTALLED_PYTHON} "
-                                    "/usr/local/gopro-manager/gopro_manager.py run")
+    assert service["ExecStart"] == f"{INSTALLED_COMMAND} run"     # install.sh's venv
+    assert service["StateDirectory"] == "gopro-manager"
     assert service["Restart"] == "on-failure"
     assert service["RestartSec"] == "2"
     assert service["WatchdogSec"] == "30"
@@ -111,7 +111,7 @@ def test_systemd_analyze_security_exposure_at_most_3(tmp_path):
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
     copy = tmp_path / UNIT.name
-    copy.write_text(UNIT.read_text().replace(f"ExecStart={INSTALLED_PYTHON} ", f"ExecStart={sys.executable} "))
+    copy.write_text(UNIT.read_text().replace(f"ExecStart={INSTALLED_COMMAND} ", f"ExecStart={sys.executable} "))
     result = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(copy)],
                             capture_output=True, text=True, timeout=60)
     if "--offline" in result.stderr and result.returncode != 0:
