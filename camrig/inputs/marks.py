@@ -278,3 +278,30 @@ class MarkService:
         """Wait (at most ``timeout`` s each) for marks still being answered (tests, shutdown)."""
         for t in list(self._threads):
             t.join(timeout)
+
+
+def marks_in_recording(marks: Sequence[dict], start: dt.datetime | None, duration_s: float, *,
+                       clock: str = "gps") -> list[dict]:
+    """The marks (records of the marks file, :func:`read_marks`) that fall inside a recording that
+    began at ``start`` (aware UTC; the telemetry's GPS time of track time 0, or the camera's clock)
+    and lasted ``duration_s`` seconds, as ``{"t": seconds since the start, "utc", "source",
+    "took", "missed", "clock"}`` (``clock`` says which start they were placed by), oldest first.
+    A record without a readable ``time`` is skipped; [] without ``start``."""
+    if start is None:
+        return []
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=dt.UTC)
+    out = []
+    for rec in marks:
+        try:
+            when = dt.datetime.fromisoformat(str(rec.get("time")))
+        except ValueError:
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        t = (when - start).total_seconds()
+        if 0.0 <= t <= duration_s:
+            out.append({"t": round(t, 3), "utc": when.isoformat(timespec="milliseconds"),
+                        "source": rec.get("source"), "took": rec.get("took", []),
+                        "missed": rec.get("missed", {}), "clock": clock})
+    return sorted(out, key=lambda m: m["t"])

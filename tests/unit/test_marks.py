@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -243,3 +244,40 @@ def test_mark_service_without_workers_says_so():
     assert svc.handle(cmd) is None
     result = cmd.result(5)
     assert not result.ok and result.detail == "no camera configured"
+
+
+# --- the telemetry output carries the marks (issue 13 part 1) ----------------------------------
+
+def test_the_telemetry_output_carries_the_marks_inside_a_recording(tmp_path):
+    """Fails before issue 13: the telemetry JSON/GPX knew only the camera's own HiLights (HMMT),
+    not the daemon's marks (a camera that missed a mark lost it in the outputs too)."""
+    import datetime as dt
+
+    import gpxpy
+
+    from camrig import cli as gm_cli
+    from camrig.telemetry import convert_recording
+
+    gpmf = Path(__file__).resolve().parents[1] / "data" / "gpmf" / "gopro2gpx_hero11.gpmf.bin"
+    plain = convert_recording([gpmf], tmp_path / "a", ("json",))
+    start = plain.start_utc
+    assert start is not None and plain.duration_s > 10
+    inside = (start + dt.timedelta(seconds=5)).isoformat(timespec="milliseconds")
+    outside = (start - dt.timedelta(seconds=60)).isoformat(timespec="milliseconds")
+    marks_file = tmp_path / "marks.jsonl"
+    append_mark(str(marks_file), {"time": outside, "source": "button", "took": ["front"], "missed": {}})
+    append_mark(str(marks_file), {"time": inside, "source": "button", "took": ["front"],
+                                  "missed": {"rear": "not recording within 10 s"}})
+    res = convert_recording([gpmf], tmp_path / "b", ("json", "gpx"), marks=read_marks(str(marks_file)))
+    doc = json.loads(res.outputs["json"].read_text())
+    (mark,) = doc["marks"]
+    assert abs(mark["t"] - 5.0) < 0.01 and mark["clock"] == "gps" and mark["missed"] == {
+        "rear": "not recording within 10 s"}
+    gpx = gpxpy.parse(res.outputs["gpx"].read_text())
+    assert [w.name for w in gpx.waypoints] == [f"mark {mark['utc']}"] and "front" in gpx.waypoints[0].comment
+    assert json.loads(plain.outputs["json"].read_text())["marks"] == []
+    # from the shell: --marks FILE
+    assert gm_cli.main(["telemetry", str(gpmf), "-o", str(tmp_path / "c"), "--format", "json",
+                        "--marks", str(marks_file)]) == 0
+    assert len(json.loads((tmp_path / "c" / "gopro2gpx_hero11.gpmf.json").read_text())["marks"]) == 1
+    assert gm_cli.main(["telemetry", str(gpmf), "--marks", str(tmp_path / "none.jsonl")]) == 2
