@@ -81,10 +81,13 @@ class CameraUnreachable(CamRigError):
 
 
 class CameraRejected(CamRigError):
-    """The camera answered, but not with what was asked: HTTP error status or unreadable body."""
+    """The camera answered, but not with what was asked: HTTP error status or unreadable body.
+    ``retry_later``: the refusal is for now only (the caller may ask again at its next chance)."""
 
-    def __init__(self, message: str, *, camera: str | None = None, http_status: int | None = None):
+    def __init__(self, message: str, *, camera: str | None = None, http_status: int | None = None,
+                 retry_later: bool = False):
         self.http_status = http_status
+        self.retry_later = retry_later
         super().__init__(message, camera=camera)
 
 

@@ -784,6 +784,10 @@ class CameraWorker:
             self.driver.set_date_time(dt.datetime.fromtimestamp(self.wallclock()))
         except (CamRigError, ValueError) as exc:
             why = exc.detail if isinstance(exc, CamRigError) else str(exc)
+            if getattr(exc, "retry_later", False):
+                # Not now, but soon (an Olympus after its first stop): try again at the next
+                # status read that finds the camera idle, not only when the wall clock moves.
+                self.clock_offset = None
             if why != self.clock_error:
                 self.log.warning("could not set the camera clock (its footage keeps its own time): %s", why)
             with self._cond:

@@ -69,8 +69,10 @@ class EmulatorSpec:
     BLE Wi-Fi-on to the link up; ``boot_delay``: seconds from power-on to ready. ``start``: None,
     ``"asleep"``, ``"awake"`` or ``"wifi-off"``. ``auto_sleep``: seconds of idleness before an
     auto power down (0 never; families that have one). ``idle_wifi_off``: seconds of idleness
-    before the Wi-Fi goes off although polled (0 never; families that do that). ``extra``: more
-    arguments a test asks for, appended last as they are.
+    before the Wi-Fi goes off although polled (0 never; families that do that). ``media_dir``: the
+    emulated SD card's directory (None: none); ``record_template``: the MP4 a new recording's
+    files start from (None: the emulator's own); ``media_seed``: sizes of recordings put on the
+    card at start (``"3MB"``). ``extra``: more arguments a test asks for, appended last as they are.
     """
 
     name: str
@@ -92,13 +94,17 @@ class EmulatorSpec:
     start: str | None = None
     auto_sleep: float = 0.0
     idle_wifi_off: float = 0.0
+    media_dir: str | None = None
+    record_template: str | None = None
+    media_seed: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
 
     def common_args(self) -> list[str]:
         """The arguments every GoPro emulator (:mod:`camrig.emulator.legacy_gopro`,
         :mod:`camrig.emulator.open_gopro`) takes: ``--name --control --listen [--netdev] --port
         --media-port --wol-port --wifi-mac --bt-mac --delay-ms --association-delay --boot-delay
-        [--start]`` (docs/contracts.md, "Emulated cameras")."""
+        [--start] [--media DIR [--record-template MP4] [--seed SIZES]]`` (docs/contracts.md,
+        "Emulated cameras")."""
         args = ["--name", self.name, "--control", self.control_socket, "--listen", self.listen,
                 "--port", str(self.http_port), "--media-port", str(self.media_port),
                 "--wol-port", str(self.wol_port), "--wifi-mac", self.wifi_mac, "--bt-mac", self.bt_mac,
@@ -108,6 +114,12 @@ class EmulatorSpec:
             args += ["--netdev", self.netdev]
         if self.start:
             args += ["--start", self.start]
+        if self.media_dir:
+            args += ["--media", self.media_dir]
+            if self.record_template:
+                args += ["--record-template", self.record_template]
+            if self.media_seed:
+                args += ["--seed", ",".join(self.media_seed)]
         return args
 
 

@@ -260,7 +260,8 @@ class Rig:
                  python: str | None = None, keep_workdir: bool = False, prefix: str = "gm",
                  models: Sequence[str | tuple[str, str]] | None = None, auto_sleep: float = 0.0,
                  idle_wifi_off: float | Mapping[int, float] = 0.0,
-                 emulator_extra: Mapping[int, Sequence[str]] | None = None):
+                 emulator_extra: Mapping[int, Sequence[str]] | None = None,
+                 media: Sequence[str | int] | Mapping[int, Sequence[str | int]] | None = None):
         if models is not None and n_cameras != len(models):
             raise ValueError(f"n_cameras {n_cameras} but {len(models)} models")
         if not 1 <= n_cameras <= 16:
@@ -280,6 +281,11 @@ class Rig:
         #: ``{k: [arg, ...]}``: more command-line arguments for camera k's emulator (a test's
         #: ``--rate 4MB/s``); appended after the family's own.
         self.emulator_extra: dict[int, list[str]] = {k: list(v) for k, v in (emulator_extra or {}).items()}
+        #: ``{k: [size, ...]}``: recordings on camera k's card at start (``"3MB"`` or bytes).
+        self.media_seed = self._media_seed(media, n_cameras)
+        #: ``{k: path}``: the MP4 camera k's new recordings start from (a subclass may build ones
+        #: with a GPMF track; none: the emulator's minimal MP4).
+        self.record_templates: dict[int, Path] = {}
         self.prefix = prefix
         self.delay_ms = delay_ms
         self.association_delay = association_delay
@@ -292,6 +298,8 @@ class Rig:
         self._keep_workdir = keep_workdir
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"{prefix}-rig-"))
         self.emu_dir = self.workdir / "emu"
+        #: Camera k's emulated SD card is ``media_root/camK`` (listed and served by its emulator).
+        self.media_root = self.workdir / "media"
         self.trigger_path = self.workdir / "trigger"
         self.status_path = self.workdir / "status.json"
         #: the daemon's control socket (camrig/control.py): one per rig, so parallel rigs never meet
@@ -303,6 +311,17 @@ class Rig:
         self._daemon: subprocess.Popen | None = None
         self._daemon_log_file = None
         self._built = False
+
+    @staticmethod
+    def _media_seed(value, n: int) -> dict[int, list[str]]:
+        """``media`` as ``{k: [size, ...]}``: one list for every camera or ``{k: [...]}`` for some."""
+        if value is None:
+            return {}
+        per = dict(value) if isinstance(value, Mapping) else {k: list(value) for k in range(1, n + 1)}
+        for k in per:
+            if not isinstance(k, int) or not 1 <= k <= n:
+                raise ValueError(f"media: camera {k!r} is not one of 1..{n}")
+        return {k: [str(s) for s in sizes] for k, sizes in per.items()}
 
     @staticmethod
     def _idle_wifi_off(value: float | Mapping[int, float], n: int) -> dict[int, float]:
@@ -372,7 +391,15 @@ class Rig:
                             delay_ms=self.delay_ms, association_delay=self.association_delay,
                             boot_delay=self.boot_delay, start=self.start, auto_sleep=self.auto_sleep,
                             idle_wifi_off=self.idle_wifi_off.get(cam.k, 0.0),
+                            media_dir=str(self.media_dir(cam.k)),
+                            record_template=(str(self.record_templates[cam.k])
+                                             if cam.k in self.record_templates else None),
+                            media_seed=tuple(self.media_seed.get(cam.k, ())),
                             extra=tuple(self.emulator_extra.get(cam.k, ())))
+
+    def media_dir(self, k: int) -> Path:
+        """Camera ``k``'s emulated SD card: ``<d>/<n>`` files its emulator lists and serves."""
+        return self.media_root / f"cam{k}"
 
     def _emulator_argv(self, cam: EmulatedCamera) -> list[str]:
         """``[python, -m, <family's emulator>, <family's emulator_args(spec)>]``; ValueError when
@@ -578,6 +605,15 @@ class Rig:
                 state = f"unavailable: {exc}"
             parts.append(f"--- {cam.name}: {state}")
         return "\n".join(parts)
+
+    def hilights(self, k: int) -> list[dict]:
+        """Camera ``k``'s HiLights this session, in order: ``[{"t" (monotonic s), "via", "offset_s",
+        "recording"}]`` (control op ``hilights``)."""
+        return self.camera(k).request("hilights")["hilights"]
+
+    def media_files(self, k: int) -> list[dict]:
+        """What is on camera ``k``'s card: ``[{"d", "n", "s" (bytes)}]``, LRVs and THMs included."""
+        return self.camera(k).request("media")["files"]
 
     def recording(self) -> list[bool]:
         """Every emulator's own idea of whether it records, camera 1 first."""

@@ -26,6 +26,7 @@ Leaving the ``with`` block deletes every namespace the rig created, by exact nam
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -118,6 +119,15 @@ class NamespaceRig(Rig):
         self.wiring: dict[str, int] = {}
         self.iw_map_path = self.workdir / "iw.map"
         self.bin_dir = self.workdir / "bin"
+
+    def build(self) -> None:
+        """Build each camera's template MP4 (a real GPMF track: :mod:`tests.rig.media`), then the rig."""
+        from .media import build_template
+
+        self.media_root.mkdir(parents=True, exist_ok=True)
+        for k, (model, _path) in enumerate(self.models, 1):
+            self.record_templates[k] = build_template(self.media_root / f"template-cam{k}.MP4", model)
+        super().build()
 
     def __repr__(self):
         return (f"<NamespaceRig {self.car_ns} cameras={self.n} mode={self.network_mode} "
@@ -282,11 +292,12 @@ class NamespaceRig(Rig):
     # --- probes from the car ------------------------------------------------------------------
 
     def http_get(self, path: str = "/gp/gpControl/status", *, iface: str | None = None, port: int = 80,
-                 timeout: float = 3.0, address: str | None = None) -> tuple[int, bytes]:
+                 timeout: float = 3.0, address: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
         """GET ``http://ADDRESS:port/path`` from inside the car namespace.
 
         ``address``: default the address of the camera wired to ``iface`` (10.5.5.9 for a GoPro),
-        :data:`CAMERA_ADDRESS` without ``iface``.
+        :data:`CAMERA_ADDRESS` without ``iface``. ``headers``: request headers (``{"Range": ...}``).
         With ``iface`` the socket is bound to it (SO_BINDTODEVICE), as the
         daemon does in bind mode; without, the car's routing table decides.
         Returns ``(http status, body)``; raises RigError when no answer came
@@ -294,7 +305,8 @@ class NamespaceRig(Rig):
         """
         address = address or self._address_at(iface)
         proc = self.run_in_car([self.python, "-c", _HTTP_PROBE, iface or "", address,
-                                str(port), path, str(timeout)], timeout=timeout + 20)
+                                str(port), path, str(timeout), json.dumps(dict(headers or {}))],
+                               timeout=timeout + 20)
         if proc.returncode != 0:
             raise RigError(f"GET {path} via {iface or 'routing'}: {proc.stderr.strip().splitlines()[-1:]}")
         status, _, body = proc.stdout.partition("\n")
@@ -316,7 +328,9 @@ class NamespaceRig(Rig):
 #: Run by :meth:`NamespaceRig.http_get` inside the car: argv iface addr port path timeout.
 _HTTP_PROBE = r"""
 import http.client, socket, sys
+import json
 iface, addr, port, path, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+headers = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 sock.settimeout(timeout)
 if iface:
@@ -324,7 +338,7 @@ if iface:
 sock.connect((addr, port))
 conn = http.client.HTTPConnection(addr, port, timeout=timeout)
 conn.sock = sock
-conn.request("GET", path)
+conn.request("GET", path, headers=headers)
 resp = conn.getresponse()
 body = resp.read()
 print(resp.status)

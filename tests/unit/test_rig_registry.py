@@ -51,7 +51,7 @@ def test_the_gopro_families_build_the_arguments_the_rig_used_to(tmp_path):
     rig.cameras = [rig._camera_spec(k) for k in (1, 2, 3)]
     legacy, usb, ble = (rig._emulator_argv(c) for c in rig.cameras)
     assert legacy[2] == "camrig.emulator.legacy_gopro"
-    assert legacy[legacy.index("--idle-wifi-off") + 1] == "30.0" and "--model" not in legacy
+    assert legacy[legacy.index("--idle-wifi-off") + 1] == "30.0" and legacy[legacy.index("--model") + 1] == "hero7"
     assert legacy[legacy.index("--listen") + 1] == "127.0.0.2" and "--netdev" not in legacy
     assert usb[2] == "camrig.emulator.open_gopro" and "--usb" in usb
     assert usb[usb.index("--auto-sleep") + 1] == "5" and "--idle-wifi-off" not in usb

@@ -41,9 +41,9 @@ def _shared_gatttool(config: Config, previous: Any) -> Any:
 
 
 def emulator_args(spec: EmulatorSpec) -> list[str]:
-    """:mod:`camrig.emulator.legacy_gopro`'s arguments: the common ones, and
-    ``--idle-wifi-off SECONDS`` when the rig wants the Wi-Fi to go off although polled."""
-    args = spec.common_args()
+    """:mod:`camrig.emulator.legacy_gopro`'s arguments: the common ones, ``--model`` (how it names
+    new files), and ``--idle-wifi-off SECONDS`` when the rig wants the Wi-Fi to go off although polled."""
+    args = spec.common_args() + ["--model", spec.model]
     if spec.idle_wifi_off:
         args += ["--idle-wifi-off", str(spec.idle_wifi_off)]
     return args + list(spec.extra)

@@ -444,7 +444,8 @@ class OlympusDriver:
             if not s.known_idle and not s.recording:    # (while recording: request() refuses play mode)
                 raise CameraRejected("clock left alone until this daemon has stopped a recording on it: "
                                      "an Olympus reports no recording state, and setting the clock "
-                                     "(play mode) would end a movie already running", camera=self.camera)
+                                     "(play mode) would end a movie already running", camera=self.camera,
+                                     retry_later=True)     # the worker tries again after the next stop
             self.request("set_utctimediff", params)
 
     def reset(self) -> None:
