@@ -3,8 +3,9 @@ the namespace rig — a HERO7 over Wi-Fi (gpControl tag_moment), a HERO12 over W
 hilight/moment), a HERO9 over BLE only (Hilight Moment ``01 18``) and a HERO11 over USB — driven
 through the control socket by the CLI run in the car's namespace.
 
-Witnesses: each emulated camera's own event log (``hilight`` events with the emulator's
-monotonic time, the same clock as the test's), the marks file, the status file and table.
+Witnesses: each emulated camera's own event log and HiLight log (``hilight`` events with the
+emulator's monotonic time, the same clock as the test's, and the offset into the recording), the
+marks file, the status file and table.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def test_mark_and_record_through_the_daemon(make_ns_rig):
     for k in range(1, 5):
         (event,) = find_events(rig, k, "hilight", since=t0)
         assert t0 <= event["t"] <= t1                        # at the moment asked, not later
+        (logged,) = [h for h in rig.camera(k).state()["hilights"] if h["t"] >= t0]   # the camera's HiLight log
+        assert logged["offset_s"] > 0                        # inside the recording under way
     assert find_events(rig, 1, "hilight", since=t0)[0]["via"] == "http"     # tag_moment
     assert find_events(rig, 2, "hilight", since=t0)[0]["via"] == "http"     # hilight/moment
     assert find_events(rig, 3, "hilight", since=t0)[0]["via"] == "ble"      # 01 18
