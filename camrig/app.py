@@ -115,7 +115,9 @@ def build_worker(config: Config, parts: CameraParts) -> CameraWorker:
     """The CameraWorker for one camera (not started). A camera with an Open GoPro BLE session has
     its status pushes (registered with query 0x53) wired to an immediate check: a camera that stops
     recording or reports a storage problem is corrected without waiting for the next check."""
-    worker = CameraWorker(parts.camera, parts.driver, parts.waker, keep_awake=config.keep_awake)
+    from .inputs.clock_sync import shared_clock_sync
+    worker = CameraWorker(parts.camera, parts.driver, parts.waker, keep_awake=config.keep_awake,
+                          clock_sync=shared_clock_sync(config.camera_clock))
     if parts.ble is not None:
         def on_push(values, worker=worker):
             if PUSH_CHECK_IDS.intersection(values):
@@ -341,6 +343,8 @@ class Assembly:
         """Apply the per-camera settings of ``config`` that need no new parts to a running worker."""
         parts = self._built[worker.name].parts
         worker.keep_awake = config.keep_awake
+        from .inputs.clock_sync import shared_clock_sync
+        worker.clock_sync = shared_clock_sync(config.camera_clock)
         parts.http.timeout = config.http_timeout
         parts.http.connect_timeout = config.connect_timeout
         parts.waker.timeout = config.wake_timeout

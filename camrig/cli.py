@@ -5,6 +5,8 @@ Commands::
     gopro-manager [--config PATH] run            the daemon (default command)
     gopro-manager [--config PATH] status [--json] the cameras as the daemon last saw them
     gopro-manager [--config PATH] check          validate the config, probe each camera once
+    gopro-manager [--config PATH] mark [--json]  a HiLight on every recording camera (control socket)
+    gopro-manager [--config PATH] record on|off|auto [--json]   the record latch (control socket)
     gopro-manager [--config PATH] offload        copy the cameras' footage onto the Pi
     gopro-manager demo                           a mixed rig of emulated cameras on loopback, no root
 
@@ -151,6 +153,8 @@ def cmd_run(args) -> int:
     # logged and the daemon goes on: the trigger and the cameras do not need it. CONTROL_SOCKET
     # changed by a reload takes effect at the next start.
     control_server = control.serve(config.control_socket, controller)
+    from camrig.inputs import install as install_inputs  # issue 13: buttons, LED, ignition, marks
+    inputs = install_inputs(controller, config, pin_factory=assembly.pin_factory)
     try:
         controller.run()
     except CamRigError as exc:
@@ -160,6 +164,7 @@ def cmd_run(args) -> int:
         offload.close()
         if control_server is not None:
             control_server.close()
+        inputs.close()
         controller.shutdown(stop_recordings=controller.config.on_exit == "stop")
         assembly.close()
     log.info("stopped")
@@ -210,6 +215,12 @@ def cmd_offload(args) -> int:
     return offload(args, _load(args))
 
 
+def _inputs_cli(args) -> int:
+    """``mark`` / ``record``: camrig/inputs/commands_cli.py."""
+    from camrig.inputs.commands_cli import run
+    return run(args, _load)
+
+
 def cmd_demo(args) -> int:
     from camrig.emulator.demo import run_demo
     return run_demo(args.demo_args)
@@ -242,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     p_check.add_argument("--json", action="store_true", help="one JSON object for scripts")
     from camrig.discover import add_parser as add_discover_parser  # issue 14: discover
     add_discover_parser(sub)
+    from camrig.inputs.commands_cli import add_mark_parser, add_record_parser  # issue 13
+    add_mark_parser(sub, with_config)
+    add_record_parser(sub, with_config)
     from camrig.offload.cli import add_parser as add_offload_parser  # issue 10
     add_offload_parser(sub, [with_config])
     p_demo = sub.add_parser("demo", help="a mixed rig of emulated cameras (HERO7, HERO12, HERO9 over BLE, "
@@ -256,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"run": cmd_run, "status": cmd_status, "check": cmd_check, "demo": cmd_demo,
                "telemetry": cmd_telemetry,
                "discover": cmd_discover,
+               "mark": _inputs_cli, "record": _inputs_cli,
                "offload": cmd_offload}[command]
     try:
         return handler(args)

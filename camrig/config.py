@@ -52,6 +52,11 @@ NETWORK_MODES = ("bind", "route", "address")
 ON_EXIT_CHOICES = ("leave", "stop")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 PIN_FACTORIES = ("lgpio", "rpigpio", "pigpio", "native", "mock")
+CAMERA_CLOCK_CHOICES = ("synchronised", "always", "never")
+#: Folders the systemd unit lets the daemon write (StateDirectory=, RuntimeDirectory=).
+WRITABLE_DIRS = ("/var/lib/gopro-manager/", "/run/gopro-manager/")
+#: The pins of issue 13, each distinct from the trigger pin and from one another.
+PIN_KEYS = ("GPIO_BCM_PIN", "MARK_BCM_PIN", "RECORD_BCM_PIN", "LED_BCM_PIN", "IGNITION_BCM_PIN")
 
 DEFAULT_CONFIG_PATHS = ("config.py", "/etc/gopro-manager/config.py")
 
@@ -138,6 +143,27 @@ class Config:
     keep_awake: float | None = 60.0
     on_exit: str = "leave"
     log_level: str = "info"
+    # --- issue 13, in the car: buttons, status LED, ignition, marks, honest clocks -------------
+    #: BCM pin of the mark-the-moment button (push button to ground; None: no button).
+    mark_bcm_pin: int | None = None
+    #: BCM pin of the record button (toggles the record latch; push button to ground).
+    record_bcm_pin: int | None = None
+    #: BCM pin of the status LED (through a resistor to ground; None: no LED).
+    led_bcm_pin: int | None = None
+    #: BCM pin that is high while the ignition is on (UPS HAT output or a divider; None: unused).
+    ignition_bcm_pin: int | None = None
+    #: Seconds the ignition must stay off before every recording is stopped.
+    ignition_grace: float = 30.0
+    #: After ignition off (and the recordings stopped): power the Pi off through logind.
+    shutdown_on_ignition_off: bool = False
+    #: Seconds the buttons' contacts are debounced for.
+    button_bounce_time: float = 0.05
+    #: Marks within this many seconds of the last one are one mark (a storm is coalesced).
+    mark_coalesce: float = 1.0
+    #: Every mark, one JSON line each (None: not written).
+    marks_path: str | None = "/var/lib/gopro-manager/marks.jsonl"
+    #: When a camera clock is set: "synchronised" (only from a synchronised Pi clock), "always", "never".
+    camera_clock: str = "synchronised"
     #: MQTT publisher (issue 15): None unless MQTT_URL is set (:class:`MqttConfig`)
     mqtt: MqttConfig | None = None
     # --- offload (issue 10): camrig/offload/ -------------------------------------------------
@@ -190,6 +216,17 @@ _SCALAR_KEYS: dict[str, str] = {
     "KEEP_AWAKE": "keep_awake",
     "ON_EXIT": "on_exit",
     "LOG_LEVEL": "log_level",
+    # issue 13 (in the car)
+    "MARK_BCM_PIN": "mark_bcm_pin",
+    "RECORD_BCM_PIN": "record_bcm_pin",
+    "LED_BCM_PIN": "led_bcm_pin",
+    "IGNITION_BCM_PIN": "ignition_bcm_pin",
+    "IGNITION_GRACE": "ignition_grace",
+    "SHUTDOWN_ON_IGNITION_OFF": "shutdown_on_ignition_off",
+    "BUTTON_BOUNCE_TIME": "button_bounce_time",
+    "MARK_COALESCE": "mark_coalesce",
+    "MARKS_PATH": "marks_path",
+    "CAMERA_CLOCK": "camera_clock",
     # offload (issue 10)
     "OFFLOAD_DIR": "offload_dir",
     "OFFLOAD_MIN_FREE": "offload_min_free",
@@ -300,6 +337,12 @@ def config_from_mapping(values: Mapping[str, Any], *, source: str | None = None)
     for key, attr in _SCALAR_KEYS.items():
         if key in values:
             kwargs[attr] = _SCALAR_CHECKS[attr](key, values[key], err)
+    _check_pins(values, err)
+    marks_path = kwargs.get("marks_path", Config.__dataclass_fields__["marks_path"].default)
+    if marks_path and not marks_path.startswith(WRITABLE_DIRS):
+        warnings.append(f"MARKS_PATH {marks_path}: outside {' and '.join(d.rstrip('/') for d in WRITABLE_DIRS)}, "
+                        "the only folders the unit lets the daemon write (ProtectSystem=strict): marks "
+                        "may fail to be written")
     if "GOPROS" not in values:
         raise err("GOPROS", "missing: list the cameras, e.g. "
                   "GOPROS = [('wlan1', 'GP12345678', 'aa:bb:cc:dd:ee:01', 'd4:d9:19:9a:4c:01')]")
@@ -373,6 +416,37 @@ def _executable(key, value, err):
     return value
 
 
+def _bool(key, value, err):
+    if not isinstance(value, bool):
+        raise err(key, "must be True or False", value)
+    return value
+
+
+def _absolute_path(*, optional):
+    plain = _path(optional=optional)
+
+    def check(key, value, err):
+        value = plain(key, value, err)
+        if value is not None and not os.path.isabs(value):
+            raise err(key, "must be an absolute path (the daemon's working directory is /run/gopro-manager)",
+                      value)
+        return value
+    return check
+
+
+def _check_pins(values: Mapping[str, Any], err) -> None:
+    """Every configured pin of :data:`PIN_KEYS` used once: a button on the trigger's pin would
+    start recordings by itself."""
+    seen: dict[int, str] = {}
+    for key in PIN_KEYS:
+        pin = values.get(key)
+        if pin is None or not _is_int(pin):
+            continue
+        if pin in seen:
+            raise err(key, f"GPIO{pin} is already {seen[pin]}; every pin needs its own GPIO", pin)
+        seen[pin] = key
+
+
 def _ipv4(key, value, err):
     if not isinstance(value, str):  # ipaddress would take 167773449 for 10.0.0.9
         raise err(key, "must be an IPv4 address such as '10.5.5.9'", value)
@@ -427,6 +501,17 @@ _SCALAR_CHECKS = {
     "keep_awake": _number(1.0, 3600.0, optional=True),
     "on_exit": _choice(ON_EXIT_CHOICES),
     "log_level": _choice(LOG_LEVELS),
+    # issue 13 (in the car)
+    "mark_bcm_pin": _gpio_pin,
+    "record_bcm_pin": _gpio_pin,
+    "led_bcm_pin": _gpio_pin,
+    "ignition_bcm_pin": _gpio_pin,
+    "ignition_grace": _number(0.0, 3600.0),
+    "shutdown_on_ignition_off": _bool,
+    "button_bounce_time": _number(0.0, 1.0),
+    "mark_coalesce": _number(0.0, 60.0),
+    "marks_path": _absolute_path(optional=True),
+    "camera_clock": _choice(CAMERA_CLOCK_CHOICES),
     # offload (issue 10)
     "offload_dir": _path(optional=False),
     "offload_min_free": _number(0, 1 << 50, integer=True),

@@ -36,6 +36,7 @@ import socket
 import stat
 import struct
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -306,7 +307,7 @@ class ControlClient:
         sock.settimeout(self.timeout if timeout is None else timeout)
         try:
             try:
-                sock.connect(self.path)
+                self._connect(sock, self.timeout if timeout is None else timeout)
             except (FileNotFoundError, ConnectionRefusedError) as exc:
                 raise DaemonNotRunning(f"no gopro-manager daemon is listening on {self.path} "
                                        f"({exc.strerror}); is the service running?") from None
@@ -314,11 +315,17 @@ class ControlClient:
                 raise ControlError(f"permission denied on {self.path}: it is for root and the group "
                                    f"{GROUP!r} (add yourself: usermod -aG {GROUP} USER, then log in again)") from None
             body = {"command": command, "args": list(args), "options": dict(options or {})}
-            sock.sendall(json.dumps(body).encode() + b"\n")
+            try:
+                sock.sendall(json.dumps(body).encode() + b"\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass     # answered and closed at once ("busy"): that answer is read below
             try:
                 line = sock.makefile("rb").readline(MAX_LINE + 1)
             except TimeoutError:
                 raise ControlError(f"the daemon did not answer {command!r} on {self.path} in time") from None
+            except OSError as exc:
+                raise ControlError(f"the daemon closed {self.path} without answering {command!r} "
+                                   f"({exc.strerror or exc})") from None
         finally:
             sock.close()
         if not line:
@@ -330,6 +337,22 @@ class ControlClient:
         if not isinstance(reply, dict):
             raise ControlError(f"the daemon's answer on {self.path} is not a JSON object")
         return reply
+
+    def _connect(self, sock: socket.socket, timeout: float) -> None:
+        """``connect()``, waiting while the daemon's listen backlog is full: a socket with a timeout
+        is non-blocking underneath, and a non-blocking AF_UNIX connect to a full backlog fails with
+        EAGAIN at once instead of waiting (unix(7), ERRORS: EAGAIN) — 20 presses at once would see
+        some fail. Retried every 20 ms until ``timeout`` seconds have passed (issue 13 part 8)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                sock.connect(self.path)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ControlError(f"the daemon on {self.path} accepted no connection within "
+                                       f"{timeout:.0f} s (its backlog stayed full)") from None
+                time.sleep(0.02)
 
     def snapshot(self) -> dict:
         """The daemon's newest status snapshot (docs/contracts.md "Status snapshot")."""

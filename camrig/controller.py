@@ -90,18 +90,21 @@ class Controller:
         #: camrig.app.Assembly: plans a reload (which workers to replace, whether the trigger is
         #: rebuilt) and carries it out.
         self.assembly = assembly
-        #: further snapshot sections: name → callable returning its JSON-ready value (the offload's
-        #: per-camera progress is ``offload``)
-        self.snapshot_sections: dict[str, Callable[[], Any]] = {}
         self._last_ping: float | None = None
         self._ping_retry_at: float | None = None    # a WATCHDOG=1 was dropped: send it again then
         self._ready_pending = False                 # a READY=1 was dropped: send it at the next tick
         self.wanted = False
         #: ``record on`` sets it, ``record off|auto`` clears it: wanted = trigger OR latch
         self.latch = False
-        #: who set the latch (the Command's source); ``remote`` (MQTT, issue 15) shows as
-        #: ``wanted_by: ["remote"]`` instead of ``latch``
+        #: who set the latch, for ``wanted_by``: "button" (the record button) or "remote" (the
+        #: control socket, MQTT, any other source); None: set directly (tests), shown as "latch"
         self.latch_source: str | None = None
+        #: while set (a reason, e.g. "ignition off"), recording is not wanted whatever the
+        #: triggers and the latch say (:meth:`hold_off`; camrig/inputs/ignition.py)
+        self.hold: str | None = None
+        #: further parts of the snapshot: key → callable returning a JSON-ready value (the marks,
+        #: the ignition, the Pi's clock: camrig/inputs); a callable that raises is left out
+        self.snapshot_extras: dict[str, Callable[[], Any]] = {}
         self.cycle = 0
         self._event = threading.Event()
         self._stop = threading.Event()
@@ -154,6 +157,13 @@ class Controller:
     def _on_trigger(self) -> None:
         self._event.set()
 
+    def hold_off(self, reason: str | None) -> None:
+        """From any thread: while ``reason`` is set, recording is not wanted whatever the triggers
+        and the latch say (the ignition went off: every camera stops and closes its file); None
+        gives recording back to them. Acted on at the loop's next wake (at once: the loop is woken)."""
+        self.hold = reason
+        self._event.set()
+
     # --- the loop -----------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -192,11 +202,13 @@ class Controller:
 
     def _apply(self, trigger: bool, why: str) -> None:
         """wanted = ``trigger`` OR :attr:`latch`; handed to every worker when it changes (and at start)."""
-        wanted = bool(trigger) or self.latch
+        wanted = (bool(trigger) or self.latch) and self.hold is None
         if wanted != self.wanted or why == "start":
             if wanted != self.wanted:
                 if why.startswith("record"):
                     self._repeating.info("%s: recording %s", why, "wanted" if wanted else "not wanted")
+                elif self.hold is not None and not wanted:
+                    self._repeating.warning("%s: recording not wanted, whatever the triggers say", self.hold)
                 else:
                     self._repeating.info("trigger %s: recording %s", "on" if wanted else "off",
                                          "wanted" if wanted else "not wanted")
@@ -274,7 +286,7 @@ class Controller:
             if active and kind not in why:
                 why.append(kind)
         if self.latch:
-            why.append("remote" if self.latch_source == "remote" else "latch")
+            why.append(self.latch_source or "latch")
         return why
 
     def snapshot(self) -> dict:
@@ -287,8 +299,18 @@ class Controller:
             "triggers": repr(self.trigger),
             "network_mode": self.config.network_mode,
             "cameras": [w.snapshot() for w in self.workers],
-            **{name: section() for name, section in self.snapshot_sections.items()},
+            **self._extras(),
         }
+
+    def _extras(self) -> dict:
+        """:attr:`snapshot_extras` evaluated (``hold`` too, while set); one that raises is logged and left out."""
+        out: dict[str, Any] = {"hold": self.hold} if self.hold is not None else {}
+        for key, fn in list(self.snapshot_extras.items()):
+            try:
+                out[key] = fn()
+            except Exception:
+                self._repeating.exception("snapshot part %r failed; left out", key)
+        return out
 
     def _publish(self, force: bool = False) -> None:
         """Hand a fresh snapshot to every publisher; returns at once (a publisher that may block
@@ -336,7 +358,7 @@ class Controller:
     def _cmd_record(self, cmd: Command) -> Result:
         mode = cmd.args[0]
         self.latch = mode == "on"
-        self.latch_source = cmd.source if self.latch else None
+        self.latch_source = ("button" if cmd.source == "button" else "remote") if self.latch else None
         trigger = bool(self.trigger.value)
         self._apply(trigger, f"record {mode}")
         self._publish()
@@ -347,6 +369,7 @@ class Controller:
             return Result("record", False, f"latch cleared, but recording is still wanted by the trigger "
                           f"({', '.join(wanted_by) or 'trigger'}): 'off' never overrides a trigger", cameras)
         detail = (f"recording wanted by: {', '.join(wanted_by)}" if self.wanted
+                  else f"recording not wanted: {self.hold}" if self.hold is not None
                   else "recording not wanted")
         return Result("record", True, detail, cameras)
 

@@ -449,7 +449,12 @@ def _probe(p, config: Config) -> list[Finding]:
         # Never while recording (a file is open), nor when "not recording" is only a belief (an
         # Olympus has no state query: setting its clock switches it to play mode, which would end
         # a movie a previous daemon started).
-        if not st.encoding_active and st.encoding_confirmed:
+        from camrig.inputs.clock_sync import ClockSync  # issue 13: only from a synchronised Pi clock
+        clock_ok, clock_why = ClockSync(config.camera_clock).may_set()
+        if not st.encoding_active and st.encoding_confirmed and not clock_ok:
+            out.append(Finding("clock", WARN, f"WARN not set: {clock_why}",
+                               "give the Pi its time (README 'Honest clocks': gpsd + chrony with a GPS)"))
+        elif not st.encoding_active and st.encoding_confirmed:
             try:
                 p.driver.set_date_time(dt.datetime.now())
                 via = getattr(p.driver, "clock_via", None)

@@ -29,7 +29,7 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 
 
-COLUMNS = ("NAME", "PATH", "MODEL", "STATE", "WANTED", "REC", "MODE", "BATT", "SD",
+COLUMNS = ("NAME", "PATH", "MODEL", "STATE", "WANTED", "REC", "HIL", "MODE", "BATT", "SD",
            "FREE", "LAST-SEEN", "ERROR")
 
 
@@ -131,8 +131,10 @@ def render_table(snapshot: dict) -> str:
     """A fixed-width table of the cameras in *snapshot*, with a header line.
 
     Header: overall wanted state, update time and pid (and the triggers'
-    repr on a second line when present).  Columns: NAME IFACE MODEL STATE
-    WANTED REC MODE BATT SD FREE LAST-SEEN ERROR (MODE: the camera's mode as its last status
+    repr on a second line when present; why recording is wanted, ``wanted_by``: pin, file,
+    button, remote; then the clock when not synchronised, the ignition when off, the marks).
+    Columns: NAME IFACE MODEL STATE WANTED REC HIL MODE BATT SD FREE LAST-SEEN ERROR (HIL: status
+    58, the HiLights in the recording under way) (MODE: the camera's mode as its last status
     said, e.g. ``video``, ``photo``, ``time-lapse video``; ``-`` where not reported); free space human-readable from
     KB (1 KB = 1024 bytes), SD status as text, last seen relative to
     ``updated``.  Missing or ``None`` fields show as ``-``; never raises for a
@@ -142,13 +144,19 @@ def render_table(snapshot: dict) -> str:
         snapshot = {}
     updated_raw = snapshot.get("updated")
     updated = _parse_time(updated_raw)
-    head = [f"wanted: {_yes_no(snapshot.get('wanted'), yes='RECORD', no='stop')}",
-            f"updated: {_cell(updated_raw)}"]
+    wanted = _yes_no(snapshot.get('wanted'), yes='RECORD', no='stop')
+    why = snapshot.get("wanted_by")
+    if snapshot.get("wanted") and isinstance(why, list) and why:
+        wanted += f" (by {', '.join(_cell(w) for w in why)})"      # pin / file / button / remote
+    elif snapshot.get("hold"):
+        wanted += f" ({_cell(snapshot.get('hold'))})"
+    head = [f"wanted: {wanted}", f"updated: {_cell(updated_raw)}"]
     if snapshot.get("pid") is not None:
         head.append(f"pid: {_cell(snapshot.get('pid'))}")
     lines = ["  ".join(head)]
     if snapshot.get("triggers"):
         lines.append(f"triggers: {_cell(snapshot.get('triggers'))}")
+    lines.extend(_incar_lines(snapshot))
     cameras = snapshot.get("cameras")
     if not isinstance(cameras, list) or not cameras:
         lines.append("(no cameras)")
@@ -165,6 +173,7 @@ def render_table(snapshot: dict) -> str:
             _yes_no(cam.get("wanted")),
             _yes_no(cam.get("recording"), yes="yes?" if cam.get("recording_confirmed") is False else "yes",
                     no="no?" if cam.get("recording_confirmed") is False else "no"),
+            _cell(cam.get("hilights")),            # status 58: HiLights in this recording
             _cell(cam.get("mode")),
             _percent(cam.get("battery_percent")),
             _sd_text(cam.get("sd_status")),
@@ -182,6 +191,31 @@ def render_table(snapshot: dict) -> str:
         from camrig.offload.view import offload_lines  # issue 10: the offload's rows
         lines.extend(offload_lines(snapshot["offload"]))
     return "\n".join(lines) + "\n"
+
+
+def _incar_lines(snapshot: dict) -> list[str]:
+    """Issue 13's lines under the header: the Pi's clock when it is not synchronised, the
+    ignition when it is off, the marks taken (each only when the snapshot has it)."""
+    lines = []
+    clock = snapshot.get("clock")
+    if isinstance(clock, dict) and clock.get("synchronised") is not True and clock.get("mode") == "synchronised":
+        lines.append(f"clock: {_cell(clock.get('detail') or 'clock not synchronised')}")
+    ign = snapshot.get("ignition")
+    if isinstance(ign, dict) and ign.get("on") is False and ign.get("armed") is False:
+        lines.append("ignition: off since the start: not acted on until it has been on (is the pin wired?)")
+    elif isinstance(ign, dict) and ign.get("off_since"):
+        text = f"ignition: OFF since {_cell(ign.get('off_since'))}"
+        text += "; recordings stopped" if ign.get("stopped") else f"; recordings stop after {_cell(ign.get('grace'))} s"
+        if ign.get("shutdown"):
+            text += f"; power off: {_cell(ign.get('shutdown'))}"
+        lines.append(text)
+    marks = snapshot.get("marks")
+    if isinstance(marks, dict) and marks.get("count"):
+        text = f"marks: {_cell(marks.get('count'))}, last {_cell(marks.get('last'))}"
+        if marks.get("file_error"):
+            text += f" (NOT in the marks file: {_cell(marks.get('file_error'))})"
+        lines.append(text)
+    return lines
 
 
 def human_kb(kb) -> str:

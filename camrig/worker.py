@@ -52,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .cameras.base import SD_OK, sd_text
+from .cameras.base import SD_OK, sd_text, status_int
 from .errors import AdapterMismatch, CameraRejected, CameraUnreachable, CamRigError, LinkError, WakeFailed
 from .http import DownloadAborted
 from .jobs import JobContext, JobHandle, JobPreempted, JobState, job_name
@@ -175,6 +175,9 @@ class CameraWorker:
     asleep time in a power cycle.
     ``job_http`` — the HttpClient jobs use (a second connection); default: a sibling of the
     driver's ``http`` (None for a driver without one: jobs then get ``ctx.http`` None).
+    ``clock_sync`` — :class:`camrig.inputs.clock_sync.ClockSync`: the camera clock is set only while
+    it allows (the Pi's clock synchronised); until then ``clock_error`` says "clock not
+    synchronised" and the camera's clock is left alone. None sets it whenever due.
     """
 
     MAX_SHUTTER_TRIES = 3     # shutters in a row without the camera recording → fault
@@ -200,7 +203,7 @@ class CameraWorker:
     def __init__(self, camera, driver, waker, *, keep_awake: float | None = 60.0,
                  confirm_delay: float = 0.3, ready_timeout: float = 15.0,
                  power_cycle_pause: float = 3.0, set_clock: bool = True,
-                 clock=time.monotonic, wallclock=time.time, job_http=None):
+                 clock=time.monotonic, wallclock=time.time, job_http=None, clock_sync=None):
         self.camera = camera
         self.name = camera.name
         self.driver = driver
@@ -212,6 +215,9 @@ class CameraWorker:
         self.set_clock = set_clock
         self.clock = clock
         self.wallclock = wallclock
+        #: camrig.inputs.clock_sync.ClockSync (``may_set() -> (bool, why)``): a camera clock is
+        #: set only while the Pi's clock is synchronised; None: always (tests, older callers)
+        self.clock_sync = clock_sync
         self.log: logging.LoggerAdapter = limit_repeats(CameraLog(log, {"camera": camera.name}))
 
         self._cond = threading.Condition()
@@ -300,7 +306,7 @@ class CameraWorker:
         Sent once the camera records (confirmed by a status); held while recording is wanted but
         not yet confirmed (waking, shutter just sent) for at most :attr:`MARK_HOLD_S` s; fails at
         once when recording is not wanted (a HiLight tags a recording), and when the driver has no
-        HiLight (Open GoPro, for now). The handle ends ``done`` or ``failed`` (``error`` says why).
+        HiLight (Olympus). The handle ends ``done`` or ``failed`` (``error`` says why).
         """
         handle = JobHandle(job=self._send_hilight, name="HiLight")
         with self._cond:
@@ -362,6 +368,9 @@ class CameraWorker:
                 "remaining_space_kb": st.remaining_space_kb if st else None,
                 "remaining_video_s": st.remaining_video_s if st else None,
                 "mode": st.mode_name if st else None,
+                # status 58: "Active Hilights" (OpenAPI State) / num_hilights (gpControl): HiLights
+                # in the recording under way, 0 once it stops
+                "hilights": status_int(st.raw, "58") if st else None,
                 "last_error": self.last_error,
                 "clock_error": self.clock_error,
                 "shutter_sent": self.shutter_sent,
@@ -758,7 +767,18 @@ class CameraWorker:
 
     def _set_camera_clock(self) -> None:
         """Set the camera's clock to the Pi's local wall time; a refusal is logged once per change
-        (warning) and kept in ``clock_error`` for the status file: footage would carry a wrong time."""
+        (warning) and kept in ``clock_error`` for the status file: footage would carry a wrong time.
+        While the Pi's own clock is not synchronised (``clock_sync``), nothing is sent: the clock is
+        left alone, ``clock_error`` says why, and it is tried again at the next check."""
+        if self.clock_sync is not None:
+            allowed, why = self.clock_sync.may_set()
+            if not allowed:
+                if why != self.clock_error:
+                    self.log.info("camera clock not set: %s", why)
+                with self._cond:
+                    self.clock_error = why
+                self.clock_offset = None            # try again at the next check
+                return
         self.clock_offset = self.wallclock() - self.clock()
         try:
             self.driver.set_date_time(dt.datetime.fromtimestamp(self.wallclock()))

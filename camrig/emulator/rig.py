@@ -461,6 +461,10 @@ class Rig:
             # control sockets: explicit, never a fallback.
             "BLE_BACKEND": "emulated",
             "BLE_EMU_DIR": str(self.emu_dir),
+            # issue 13: the rig's host clock need not be synchronised, and its emulated cameras
+            # are to get their clocks all the same; marks stay in the workdir, never /var/lib.
+            "CAMERA_CLOCK": "always",
+            "MARKS_PATH": str(self.workdir / "marks.jsonl"),
         }
         if extra:
             values.update(extra)

@@ -230,8 +230,6 @@ def install(controller) -> OffloadService:
     svc = OffloadService(lambda: controller.workers, lambda: controller.config)
     commands.register("offload", validate, replace=True)
     controller.add_command("offload", svc.handle)
-    sections = getattr(controller, "snapshot_sections", None)
-    if sections is not None:
-        sections["offload"] = svc.snapshot
+    controller.snapshot_extras["offload"] = svc.snapshot
     svc.watch(lambda: controller.wanted)
     return svc

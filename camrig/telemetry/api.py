@@ -131,7 +131,7 @@ def decode_raw(path: Path | str, *, streams: Iterable[str] | None = None) -> Tel
 
 def convert_recording(chapters: list[Path], out_dir: Path | None = None, formats: Sequence[str] = ("gpx",), *,
                       skip_bad_fix: bool = False, streams: Iterable[str] | None = None,
-                      name: str | None = None) -> Result:
+                      name: str | None = None, marks: Sequence[dict] | None = None) -> Result:
     """Decode one recording and write ``<first chapter stem>.<fmt>`` for each of ``formats`` into
     ``out_dir`` (default: beside the first chapter).
 
@@ -142,7 +142,9 @@ def convert_recording(chapters: list[Path], out_dir: Path | None = None, formats
     so with ``formats=("gpx",)`` and no ``streams`` only the GPS streams are decoded. ``name``: the
     outputs' stem (default: the first chapter's stem; e.g. ``name="GH010042"`` for the GPMF of
     ``GH010042.MP4`` fetched over Open GoPro's ``/gopro/media/gpmf`` and saved as
-    ``GH010042.gpmf.bin``).
+    ``GH010042.gpmf.bin``). ``marks``: the daemon's marks file records (issue 13,
+    :func:`camrig.inputs.marks.read_marks`): those inside the recording go into the JSON
+    (``marks``) and the GPX (waypoints), placed by GPS time, else by the camera's clock.
     Never raises for a bad file (nor for a bug in the decoder, which is logged with its traceback):
     ``Result.error`` says what was wrong (one line), e.g.
     "GH010001.MP4: no GPMF track (no sample description 'gpmd')". Raises ValueError for an empty
@@ -176,6 +178,11 @@ def convert_recording(chapters: list[Path], out_dir: Path | None = None, formats
         log.exception("telemetry: decoding %s failed", first)
         res.error = f"{first}: telemetry decoder failed: {exc!r}"
         return res
+    if marks:
+        from camrig.inputs.marks import marks_in_recording
+        gps_start = tel.start_utc()
+        tel.marks = marks_in_recording(marks, gps_start or tel.creation_time, tel.duration,
+                                       clock="gps" if gps_start else "camera")
     res.telemetry = tel
     res.warnings = tel.warnings
     res.gps_points = len(tel.gps_track(skip_bad_fix=skip_bad_fix))

@@ -1,5 +1,5 @@
 """``gopro_manager.py telemetry INPUT… [-o DIR] [--format gpx,csv,json] [--skip-bad-fix] [--streams LIST]
-[--sync FILE]``.
+[--sync FILE] [--marks FILE]``.
 
 INPUT: MP4/.360 files, raw GPMF (``.bin``/``.raw``), or folders (searched recursively). The chapters
 of one recording (GH01xxxx, GH02xxxx… / GOPRxxxx, GP01xxxx…) are joined into one output named
@@ -42,6 +42,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--skip-bad-fix", action="store_true", help="drop GPS samples without a 2D/3D fix")
     p.add_argument("--streams", metavar="LIST", help="decode only these: GPS,ACCL,GYRO or FourCCs (default: all)")
     p.add_argument("--sync", metavar="FILE", help="also write the recordings' sync table (JSON) here")
+    p.add_argument("--marks", metavar="FILE", help="the daemon's marks file (MARKS_PATH, issue 13): marks inside "
+                                                   "a recording go into its JSON and GPX")
     return p
 
 
@@ -81,8 +83,16 @@ def run(args: argparse.Namespace) -> int:
     recordings = group_chapters(videos) + [[f] for f in raw]
     out_dir = Path(args.output) if args.output else None
     entries: list[SyncEntry] = []
+    marks = None
+    if getattr(args, "marks", None):
+        from camrig.inputs.marks import read_marks
+        if not Path(args.marks).is_file():
+            print(f"{args.marks}: no such marks file", file=sys.stderr)
+            return 2
+        marks = read_marks(args.marks)
     for chapters in recordings:
-        res = convert_recording(chapters, out_dir, formats, skip_bad_fix=args.skip_bad_fix, streams=streams)
+        res = convert_recording(chapters, out_dir, formats, skip_bad_fix=args.skip_bad_fix, streams=streams,
+                                marks=marks)
         for w in res.warnings[:MAX_WARNINGS_SHOWN]:
             print(f"warning: {w}", file=sys.stderr)
         if len(res.warnings) > MAX_WARNINGS_SHOWN:

@@ -49,7 +49,8 @@ def _iso(t: datetime | None) -> str:
 
 
 def to_gpx(tel: Telemetry, *, name: str, skip_bad_fix: bool = False) -> str:
-    """GPX 1.1 text of ``tel``'s GPS track, one ``trk`` named ``name``."""
+    """GPX 1.1 text of ``tel``'s GPS track, one ``trk`` named ``name``; each of ``tel.marks`` (the
+    daemon's marks, issue 13) a waypoint at the GPS fix nearest its time."""
     gpx = gpxpy.gpx.GPX()
     gpx.creator = "gopro-manager telemetry"
     gpx.nsmap["gpxtpx"] = TPX_NS
@@ -68,6 +69,13 @@ def to_gpx(tel: Telemetry, *, name: str, skip_bad_fix: bool = False) -> str:
         seg.points.append(pt)
     trk.segments.append(seg)
     gpx.tracks.append(trk)
+    fixes = tel.gps_track(skip_bad_fix=True)
+    for m in tel.marks:          # issue 13: each mark a waypoint at the GPS fix nearest its time
+        near = min(fixes, key=lambda p: abs(p.t - m["t"]), default=None)
+        if near is not None:
+            gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(
+                latitude=near.lat, longitude=near.lon, elevation=near.alt, time=near.utc,
+                name=f"mark {m['utc']}", comment=f"HiLight on {', '.join(m['took']) or 'no camera'}"))
     return gpx.to_xml(version="1.1")
 
 
@@ -103,7 +111,8 @@ def _point(p: GpsPoint) -> dict[str, Any]:
 def to_json(tel: Telemetry, *, name: str, skip_bad_fix: bool = False) -> str:
     """JSON text: ``{"recording", "sources", "devices", "duration_s", "camera_clock_start",
     "gps_start_utc", "units", "gps": [...], "streams": {FourCC: {"name", "device", "units", "scale",
-    "type", "tsmp", "stmp_us", "empt", "samples": [[t, v…]…]}}, "hilights_s", "hilights_raw",
+    "type", "tsmp", "stmp_us", "empt", "samples": [[t, v…]…]}}, "hilights_s", "hilights_raw", "marks"
+    (the daemon's marks inside the recording, issue 13: ``{"t", "utc", "source", "took", "missed", "clock"}``),
     "empty_points", "warnings"}``. Times in seconds since the recording's start unless named UTC."""
     gps = [p for p in tel.gps if p.good_fix] if skip_bad_fix else tel.gps
     streams = {}
@@ -128,6 +137,7 @@ def to_json(tel: Telemetry, *, name: str, skip_bad_fix: bool = False) -> str:
         "streams": streams,
         "hilights_s": tel.hilights,
         "hilights_raw": tel.hilights_raw,
+        "marks": tel.marks,
         "empty_points": tel.empty_points,
         "warnings": [str(w) for w in tel.warnings],
     }

@@ -142,6 +142,8 @@ class Telemetry:
     empty_points: int = 0
     bytes_read: int = 0
     file_size: int = 0
+    #: the daemon's marks (issue 13, camrig.inputs.marks.marks_in_recording) inside this recording
+    marks: list[dict[str, Any]] = field(default_factory=list)
 
     def gps_track(self, *, skip_bad_fix: bool = False) -> list[GpsPoint]:
         """The recording's GPS track: GPS9 when present, else GPS5, else GPRI (one source, so a

@@ -22,7 +22,7 @@ def test_record_on_and_auto_through_the_socket(make_ns_rig, mode):
     assert set(reply["cameras"]) == {c["name"] for c in rig.status()["cameras"]}
     rig.wait_until(lambda: rig.recording() == [True, True], SLOW, message="both recording after 'record on'")
     snap = ControlClient(str(rig.control_socket), timeout=10).snapshot()
-    assert snap["wanted"] and "latch" in snap["wanted_by"]
+    assert snap["wanted"] and snap["wanted_by"] == ["remote"]     # the latch, set from a shell (issue 13)
     assert rig.control("record", ["auto"])["ok"]
     rig.wait_until(lambda: rig.recording() == [False, False], SLOW, message="both stopped after 'record auto'")
     garbage = rig.control("record", ["sideways"])

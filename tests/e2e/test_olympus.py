@@ -44,6 +44,11 @@ def _record_and_stop(rig, address: str):
 
 
 def _check_olympus_protocol(rig):
+    # The clock waits for the first accepted stop (no state query says the body is idle before),
+    # then goes out at the next status read that finds it idle.
+    rig.wait_until(lambda: any(e["what"] == "request" and e["path"].startswith("/set_utctimediff.cgi?utctime=")
+                               for e in rig.camera(3).state()["events"]), SLOW,
+                   message="the Olympus clock set after the first stop")
     reqs = [e for e in rig.camera(3).state()["events"] if e["what"] == "request"]
     paths = [e["path"] for e in reqs]
     assert paths[0] == "/get_connectmode.cgi" and "/get_commandlist.cgi" in paths

@@ -123,10 +123,10 @@ def test_record_on_latches_recording_whatever_the_trigger_says(running):
     front = Worker("front")
     ctl, trigger = running([front])
     result = ctl.post(Command("record", ("on",))).result(5)
-    assert result.ok and result.detail == "recording wanted by: latch"
+    assert result.ok and result.detail == "recording wanted by: remote"   # the latch, set remotely
     assert result.cameras["front"].detail == "recording wanted"
     assert front.wanted and ctl.wanted and ctl.latch
-    assert ctl.snapshot()["wanted_by"] == ["latch"]
+    assert ctl.snapshot()["wanted_by"] == ["remote"]
     trigger.set(True)
     trigger.set(False)                      # the trigger going off does not end a latched recording
     assert eventually(lambda: ctl.cycle > 3)
@@ -141,7 +141,7 @@ def test_record_off_never_overrides_the_trigger_and_says_so(running):
     trigger.set(True)
     assert eventually(lambda: front.wanted)
     ctl.post(Command("record", ("on",))).result(5)
-    assert ctl.snapshot()["wanted_by"] == ["trigger", "latch"]
+    assert ctl.snapshot()["wanted_by"] == ["trigger", "remote"]
     result = ctl.post(Command("record", ("off",))).result(5)
     assert not result.ok and "still wanted by the trigger" in result.detail
     assert front.wanted and not ctl.latch

@@ -415,7 +415,7 @@ def test_record_on_from_remote_shows_wanted_by_remote():
         ctl.post(Command("record", ("auto",), source="remote")).result(5)
         assert ctl.snapshot()["wanted_by"] == []
         ctl.post(Command("record", ("on",), source="socket")).result(5)
-        assert ctl.snapshot()["wanted_by"] == ["latch"]
+        assert ctl.snapshot()["wanted_by"] == ["remote"]      # issue 13: pin / file / button / remote
     finally:
         ctl.request_stop()
         thread.join(5)

@@ -168,7 +168,7 @@ def test_table_full_snapshot():
     assert text.endswith("\n")
     assert lines[0] == "wanted: RECORD  updated: 2026-11-21T10:00:00+00:00  pid: 123"
     assert lines[1] == "triggers: <AnyTrigger active=True triggers=[...]>"
-    assert lines[2].split() == ["NAME", "PATH", "MODEL", "STATE", "WANTED", "REC", "MODE",
+    assert lines[2].split() == ["NAME", "PATH", "MODEL", "STATE", "WANTED", "REC", "HIL", "MODE",
                                 "BATT", "SD", "FREE", "LAST-SEEN", "ERROR"]
     header = lines[2]
     front, rear = lines[3], lines[4]
@@ -177,7 +177,7 @@ def test_table_full_snapshot():
         at = header.index(column) + (1 if column.startswith(" ") else 0)
         assert front[at - 1] == " " and front[at] != " "
         assert rear[at - 1] == " " and rear[at] != " "
-    assert front.split() == ["front", "wlan1", "hero7", "recording", "yes", "yes", "video",
+    assert front.split() == ["front", "wlan1", "hero7", "recording", "yes", "yes", "-", "video",
                              "84%", "ok", "26.4G", "3s", "ago", "-"]
     assert rear.startswith("rear ")
     assert "fault" in rear and "error" in rear and "512K" in rear
@@ -193,8 +193,8 @@ def test_table_sparse_snapshot():
                              "last_seen": None, "state": "asleep", "wanted": False}]}
     lines = render_table(snapshot).splitlines()
     assert lines[0] == "wanted: -  updated: -"
-    assert lines[2].split() == ["front"] + ["-"] * 9 + ["never", "-"]
-    assert lines[3].split() == ["rear", "-", "-", "asleep", "no", "-", "-", "-", "no", "card",
+    assert lines[2].split() == ["front"] + ["-"] * 10 + ["never", "-"]
+    assert lines[3].split() == ["rear", "-", "-", "asleep", "no", "-", "-", "-", "-", "no", "card",
                                 "-", "never", "-"]
 
 

@@ -48,9 +48,10 @@ log = logging.getLogger(__name__)
 
 #: Statuses read for the worker (ids: openapi_http_2.0.json State; same ids over BLE):
 #: 8 busy, 10 encoding, 13 video progress s, 33 primary storage, 35 remaining video s,
-#: 54 SD remaining KB, 60 minimum poll period ms, 70 battery %, 82 ready, 89 flat mode,
+#: 54 SD remaining KB, 58 Active Hilights, 60 minimum poll period ms, 70 battery %, 82 ready, 89 flat mode,
 #: 96 preset group (the worker's "in video mode", issue 17).
-WORKER_STATUSES = (8, 10, 13, 33, 35, 54, 60, 70, 82, p.STATUS_FLAT_MODE, p.STATUS_PRESET_GROUP)
+WORKER_STATUSES = (8, 10, 13, 33, 35, 54, p.STATUS_HILIGHTS, 60, 70, 82, p.STATUS_FLAT_MODE,
+                   p.STATUS_PRESET_GROUP)
 #: Statuses the camera is asked to push (0x53): recording, storage, busy and ready flags.
 PUSHED_STATUSES = (8, 10, 33, 82)
 
@@ -162,6 +163,12 @@ class OpenGoProBle:
     def sleep(self) -> None:
         """Put the camera to sleep: ``01 05`` on GP-0072."""
         self._command(p.COMMAND, p.sleep(), "sleep")
+
+    def hilight(self) -> None:
+        """Hilight Moment: ``01 18`` on GP-0072, answer ``02 18 00`` on GP-0073 (BLE spec
+        "Hilights" → "Hilight Moment", TLV command 0x18: "This can only be used during encoding").
+        BleError ``rejected`` when the camera answers another result (not encoding)."""
+        self._command(p.COMMAND, p.hilight(), "HiLight")
 
     def load_preset_group(self, group: int = p.PRESET_GROUP_VIDEO) -> None:
         """Presets: Load Group: ``04 3E 02 03 E8`` (video, 1000) on GP-0072, answer ``02 3E 00``;

@@ -66,6 +66,12 @@ PATH_WIRED_USB = "/gopro/camera/control/wired_usb?p={p}"
 PATH_CAMERA_CONTROL = "/gopro/camera/control/set_ui_controller?p={p}"
 PATH_SLEEP = "/gp/gpControl/command/system/sleep"
 PATH_SET_GROUP = "/gopro/camera/presets/set_group?id={id}"   # OGP_PRESET_SET_GROUP (HERO9+)
+#: OGP_TAG_MOMENT "Hilight While Recording" (OpenAPI ``paths./gopro/media/hilight/moment.get``:
+#: 200 empty, 500 "Camera is not currently recording"; x-supported-cameras HERO10 Black and
+#: later, not HERO9 Black, whose HiLight goes over BLE: ``01 18``).
+PATH_HILIGHT = "/gopro/media/hilight/moment"
+#: Models whose HiLight goes over BLE (Hilight Moment 0x18): HTTP tag moment is not listed for them.
+BLE_HILIGHT_MODELS = ("hero9",)
 STATUS_BUSY, STATUS_FLAT_MODE, STATUS_PRESET_GROUP = "8", "89", "96"
 #: Seconds select_video() waits for status 8 Busy to clear after loading the video group.
 PRESET_SETTLE_S = 2.0
@@ -241,6 +247,34 @@ class OpenGoProHttp:
         self._ensure_connected()
         self._get(PATH_KEEP_ALIVE)
 
+    def hilight(self) -> None:
+        """Tag a HiLight in the recording: ``GET /gopro/media/hilight/moment`` (OpenAPI
+        OGP_TAG_MOMENT, HERO10 Black and later; "This can only be used during recording", 500
+        otherwise); a HERO9 over its BLE session (Hilight Moment ``01 18``, BLE spec "Hilights").
+
+        :raises CameraRejected: the camera refused (HTTP 500: not recording; BLE result 1), or a
+            HERO9 without a bt_mac; CameraUnreachable / LinkError when it did not answer.
+        """
+        self._ensure_connected()
+        if self.model in BLE_HILIGHT_MODELS:
+            if self.ble is None:
+                raise CameraRejected("a HERO9 takes a HiLight over BLE only (its HTTP API lists no "
+                                     "hilight/moment), and has no bt_mac", camera=self.camera)
+            try:
+                self.ble.hilight()
+            except BleError as exc:
+                if exc.reason == "rejected":
+                    raise CameraRejected(f"BLE: {exc.detail}", camera=self.camera) from None
+                raise _unreachable(exc, self.camera) from None
+            return
+        try:
+            self._get(PATH_HILIGHT)
+        except CameraRejected as exc:
+            if exc.http_status == 500:
+                raise CameraRejected("HiLight refused (HTTP 500: the camera says it is not recording)",
+                                     camera=self.camera, http_status=500) from None
+            raise
+
     def select_video(self) -> None:
         """Load the video preset group: ``/gopro/camera/presets/set_group?id=1000`` (HERO9 and
         later, OpenAPI ``OGP_PRESET_SET_GROUP``), then wait for status 8 Busy to clear
@@ -388,6 +422,19 @@ class OpenGoProBleDriver:
     def sleep(self) -> None:
         self._call(self.ble.sleep)
         self.ble.disconnect()
+
+    def hilight(self) -> None:
+        """Hilight Moment ``01 18`` over BLE (BLE spec "Hilights", listed for HERO9–HERO12 Black;
+        on a HERO13 over BLE alone it is sent all the same, unverified). A refusal (result 1: not
+        encoding) raises CameraRejected naming the camera; a failed exchange CameraUnreachable."""
+        try:
+            if not self._connected:
+                self.connect()
+            self.ble.hilight()
+        except BleError as exc:
+            if exc.reason == "rejected":
+                raise CameraRejected(f"BLE: {exc.detail}", camera=self.camera) from None
+            raise _unreachable(exc, self.camera) from None
 
     def set_date_time(self, when: dt.datetime) -> None:
         """Set Date Time ``0D 07 …`` over BLE; a refusal is logged as a warning naming the

@@ -93,6 +93,15 @@ CMD_SHUTTER = 0x01
 CMD_SLEEP = 0x05
 CMD_DATE_TIME = 0x0D
 CMD_AP_CONTROL = 0x17
+#: "Hilights" → "Hilight Moment": TLV command 0x18 on GP-0072, answered on GP-0073 ("This can
+#: only be used during encoding"; gopro/OpenGoPro docs/ble/features/hilights.html at 36f57a3
+#: lists HERO9–HERO12 Black; "ID Tables" → "Command IDs" 0x18 Hilight Moment).
+CMD_HILIGHT = 0x18
+#: Status 58: OpenAPI ``components.schemas.State.properties.status.properties.58`` "Active
+#: Hilights" (int8, HERO9 Black and later); BLE spec "Status IDs" 58 "The number of hilights in
+#: currently-encoding video (value is set to 0 when encoding stops)". gpControl calls it
+#: ``num_hilights`` (HERO7Black_gpControl.json).
+STATUS_HILIGHTS = 58
 CMD_GET_HARDWARE_INFO = 0x3C
 CMD_LOAD_PRESET_GROUP = 0x3E      # "Presets: Load Group"
 #: EnumPresetGroup (OpenAPI components.schemas.EnumPresetGroup; BLE spec protobuf enums).
@@ -253,6 +262,12 @@ def ap_control(on: bool) -> bytes:
 def sleep() -> bytes:
     """Sleep: ``05`` (packet ``01 05``)."""
     return bytes([CMD_SLEEP])
+
+
+def hilight() -> bytes:
+    """Hilight Moment: ``18`` (packet ``01 18``), no parameters; the answer ``18 00`` is success,
+    ``18 01`` an error (e.g. not encoding)."""
+    return bytes([CMD_HILIGHT])
 
 
 def date_time(when: dt.datetime) -> bytes:
