@@ -53,6 +53,7 @@ import logging
 import os
 import socket
 import socketserver
+import struct
 import subprocess
 import threading
 import time
@@ -139,10 +140,27 @@ def fat_date(t: time.struct_time) -> tuple[int, int]:
     return date, tm
 
 
+def _mov_header(name: str) -> bytes:
+    """``ftyp`` (brand ``qt  ``) and a ``moov`` holding one version-0 ``mvhd``: the smallest
+    QuickTime file a reader walks to its ``moov`` (Apple, QuickTime File Format Specification:
+    "File type compatibility atom", "Movie header atom", 108 bytes). A real Olympus MOV carries
+    tracks too; which boxes, in what order, is unverified (no capture of one)."""
+    ftyp = struct.pack(">I4s4sI4s", 20, b"ftyp", b"qt  ", 0x200, b"qt  ")
+    mvhd = struct.pack(">I4sB3xIIIIIH10x36x24xI", 108, b"mvhd", 0, 0, 0, 1000, 0, 0x00010000, 0x0100, 2)
+    return ftyp + struct.pack(">I4s", 8 + len(mvhd), b"moov") + mvhd
+
+
 def movie_bytes(name: str, size: int) -> bytes:
-    """Deterministic content of an emulated movie: its name repeated (tests compare copies)."""
+    """Deterministic content of an emulated movie of ``size`` bytes: a QuickTime header
+    (:func:`_mov_header`) and an ``mdat`` filled with the name repeated (tests compare copies).
+    A size too small for the header (the body never makes one: at least 1024 bytes) gives the
+    name repeated alone."""
     unit = (name + "\n").encode()
-    return (unit * (size // len(unit) + 1))[:size]
+    head = _mov_header(name)
+    if size < len(head) + 8:
+        return (unit * (size // len(unit) + 1))[:size]
+    fill = size - len(head) - 8
+    return head + struct.pack(">I4s", 8 + fill, b"mdat") + (unit * (fill // len(unit) + 1))[:fill]
 
 
 class _Server(http.server.ThreadingHTTPServer):

@@ -107,3 +107,33 @@ def test_olympus_beside_gopros_in_namespaces(make_ns_rig, mode):
         assert "192.168.0.10 dev wlan3" in routes, routes
         assert "10.5.5.9 dev wlan" in routes, routes
     _drop_and_regain_wifi_while_recording(rig)
+
+
+def test_olympus_movies_come_home_with_the_offload(make_ns_rig):
+    """Issue 12 "Done when" with issue 10: the movie the Olympus saved when the trigger went off
+    comes home byte for byte through its own adapter (play mode, plain GET /DCIM/...), beside the
+    HERO7's footage, and the body is put back in rec mode afterwards."""
+    from camrig.emulator.olympus import movie_bytes
+
+    rig = make_ns_rig(2, mode="bind", models=["hero7", "olympus"], start="awake")
+    out = rig.workdir / "offload"
+    rig.start_daemon({**FAST, "OFFLOAD_DIR": str(out), "OFFLOAD_MIN_FREE": 0})
+    rig.wait_until(lambda: [c["state"] for c in rig.status()["cameras"]] == ["idle"] * 2, SLOW,
+                   message="both idle")
+    rig.trigger_on()
+    rig.wait_until(lambda: rig.recording() == [True, True], SLOW, message="both recording")
+    time.sleep(1.0)
+    rig.trigger_off()
+    rig.wait_until(lambda: rig.recording() == [False, False], SLOW, message="both stopped")
+    movies = rig.camera(2).state()["files"]
+    assert movies, "the Olympus saved no movie"
+    res = rig.run_in_car([rig.python, "-m", "camrig", "--config", str(rig.config_path), "offload", "--json"],
+                         timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr + rig.daemon_log(60)
+    name = rig.status()["cameras"][1]["name"]
+    for f in movies:
+        got = list((out / name).glob(f"*/{f['name']}"))
+        assert len(got) == 1, sorted(p.name for p in (out / name).rglob("*"))
+        assert got[0].read_bytes() == movie_bytes(f["name"], f["size"])
+    assert not list(out.rglob("*.part"))
+    assert rig.camera(2).state()["mode"] == "rec"           # end_offload switched it back
