@@ -52,10 +52,13 @@ class Daemon:
                               self.workers, self.trigger, Notifier(environ={}), status_path="",
                               publishers=[self.mqtt])
         self.mqtt.attach(self.ctl.post)
+        from camrig.offload.service import install
+        self.offload = install(self.ctl)        # the daemon's offload command, as cmd_run installs it
         self.thread = threading.Thread(target=self.ctl.run, daemon=True)
         self.thread.start()
 
     def stop(self):
+        self.offload.close()
         self.ctl.request_stop()
         self.thread.join(5)
         self.ctl.shutdown(stop_recordings=False, timeout=0.5)
@@ -186,10 +189,13 @@ def test_commands_answered_when_enabled(broker, password_file, daemons, subscrib
     pit.publish("gopro-manager/car1/cmd", "mark")
     answer = state(pit.wait_for(lambda m: m[1] == "gopro-manager/car1/cmd/result" and state(m)["command"] == "mark"))
     assert set(answer["cameras"]) == set(CAMERAS)                          # per camera, whatever each said
-    pit.publish("gopro-manager/car1/cmd", "offload start")
-    answer = state(pit.wait_for(lambda m: m[1] == "gopro-manager/car1/cmd/result"
-                                and state(m)["command"] == "offload"))
-    assert isinstance(answer["ok"], bool) and answer["detail"]
+    pit.publish("gopro-manager/car1/cmd", json.dumps({"command": "offload", "args": ["start"],
+                                                      "options": {"cameras": [CAMERAS[0]]}, "id": "pit-2"}))
+    answer = state(pit.wait_for(lambda m: m[1] == "gopro-manager/car1/cmd/result" and b"pit-2" in m[2]))
+    # reached the offload service (not refused as "takes no arguments"), answered for that camera
+    # (these fake workers have no media access: the answer says so)
+    assert answer["command"] == "offload" and list(answer["cameras"]) == [CAMERAS[0]], answer
+    assert "no media access" in answer["cameras"][CAMERAS[0]]["detail"]
     pit.publish("gopro-manager/car1/cmd", "stop")                        # not taken from the broker
     answer = state(pit.wait_for(lambda m: m[1] == "gopro-manager/car1/cmd/result" and state(m)["command"] == "stop"))
     assert not answer["ok"] and "not taken over MQTT" in answer["detail"]
