@@ -271,8 +271,8 @@ class Controller:
     # --- outputs ------------------------------------------------------------------------------
 
     def wanted_by(self) -> list[str]:
-        """Why recording is wanted now: the active trigger kinds (``pin``, ``file``) and ``latch``
-        (``remote`` when the latch was set by an MQTT command, source ``remote``);
+        """Why recording is wanted now: the active trigger kinds (``pin``, ``file``) and who set
+        the record latch: ``button`` (RECORD_BCM_PIN) or ``remote`` (the control socket, MQTT);
         empty while recording is not wanted (the triggers are then not read again: a read of the
         trigger file goes through its settle filter, and the loop's own reads are enough)."""
         why: list[str] = []
