@@ -94,7 +94,7 @@ class Manifest:
         return r[0] if r else None
 
     def _upsert(self, key: str, f: MediaFile, name: str, dest: str, state: str, **cols) -> None:
-        now = time.time()
+        now = time.time()  # wall time, for people: when the row changed
         with self.db:
             self.db.execute(
                 "INSERT INTO files (ident, folder, name, size, created, mtime, dest, state, updated) "
@@ -122,7 +122,7 @@ class Manifest:
         """The camera's copy was deleted (``--delete-after``)."""
         with self.db:
             self.db.execute("UPDATE files SET state='deleted', updated=? WHERE ident=? AND state='done'",
-                            (time.time(), key))
+                            (time.time(), key))  # wall time, for people
 
     def counts(self) -> dict[str, int]:
         """``{state: rows}``."""
