@@ -190,6 +190,9 @@ def render_table(snapshot: dict) -> str:
     if isinstance(snapshot.get("offload"), dict) and snapshot["offload"]:
         from camrig.offload.view import offload_lines  # issue 10: the offload's rows
         lines.extend(offload_lines(snapshot["offload"]))
+    if isinstance(snapshot.get("sync"), dict) and snapshot["sync"].get("recordings"):
+        from camrig.offload.view import sync_lines  # issue 11: the day's sync table
+        lines.extend(sync_lines(snapshot["sync"]))
     return "\n".join(lines) + "\n"
 
 

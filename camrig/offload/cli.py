@@ -154,7 +154,7 @@ def run_in_process(config, args) -> int:
     """The offload without a daemon: every camera (or ``--camera``) at once, one thread each."""
     from ..app import build_parts
     from ..jobs import JobContext, JobPreempted
-    from .hooks import gpx_hook
+    from .hooks import SessionTelemetry
     from .service import settings
     from .transfer import OffloadJob, Options, Progress
 
@@ -164,7 +164,7 @@ def run_in_process(config, args) -> int:
     unknown = wanted - {p.camera.name for p in parts}
     for name in sorted(unknown):
         print(f"{name}: no such camera in {config.source}", file=sys.stderr)
-    hook = gpx_hook()
+    session = SessionTelemetry(lambda: s["root"])
     opts = Options(proxies_only=args.proxies_only, delete_after=args.delete_after, what=s["what"])
     runs: list[_Run] = []
     for p in parts:
@@ -174,8 +174,10 @@ def run_in_process(config, args) -> int:
             unknown.add(name)
             continue
         progress = Progress(name)
+        after_recording, after_telemetry = session.hooks(name)
         job = OffloadJob(name, s["root"], options=opts, progress=progress, min_free=s["min_free"],
-                         serial=p.camera.serial, after_recording=hook)
+                         serial=p.camera.serial, after_recording=after_recording,
+                         after_telemetry=after_telemetry)
         sibling = p.http.sibling()
         ctx = JobContext(name, http=sibling, driver=p.driver, log=logging.getLogger(f"camrig.{name}"))
         runs.append(_Run(name, job, ctx, p, sibling))

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..commands import CameraResult, Result
 from ..jobs import JobHandle, JobState
-from .hooks import gpx_hook
+from .hooks import SessionTelemetry
 from .transfer import DEFAULT_DIR, DEFAULT_MIN_FREE, OffloadJob, Options, Progress
 
 log = logging.getLogger(__name__)
@@ -72,11 +72,13 @@ class OffloadService:
     replace them); ``config()``: the current config. Thread-safe."""
 
     def __init__(self, workers: Callable[[], Sequence], config: Callable[[], Any], *,
-                 statvfs=None, hook_factory=gpx_hook, clock: Callable[[], float] = time.monotonic):
+                 statvfs=None, session: SessionTelemetry | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self._workers = workers
         self._config = config
         self._statvfs = statvfs
-        self._hook = hook_factory() if hook_factory else None
+        #: the .gpx beside each recording and the day's sync table (camrig/offload/hooks.py)
+        self.session = session or SessionTelemetry(lambda: settings(self._config())["root"])
         self.clock = clock
         self._lock = threading.Lock()
         self.progress: dict[str, Progress] = {}
@@ -132,8 +134,10 @@ class OffloadService:
                 prog = Progress(name)
                 serial = getattr(getattr(w, "camera", None), "serial", None)
                 kwargs = {} if self._statvfs is None else {"statvfs": self._statvfs}
+                after_recording, after_telemetry = self.session.hooks(name)
                 job = OffloadJob(name, s["root"], options=opts, progress=prog, min_free=s["min_free"],
-                                 serial=serial, after_recording=self._hook, **kwargs)
+                                 serial=serial, after_recording=after_recording,
+                                 after_telemetry=after_telemetry, **kwargs)
                 self.progress[name] = prog
                 self.options[name] = opts
                 self.handles[name] = w.submit(job)
@@ -231,5 +235,6 @@ def install(controller) -> OffloadService:
     commands.register("offload", validate, replace=True)
     controller.add_command("offload", svc.handle)
     controller.snapshot_extras["offload"] = svc.snapshot
+    controller.snapshot_extras["sync"] = svc.session.snapshot
     svc.watch(lambda: controller.wanted)
     return svc

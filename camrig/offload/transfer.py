@@ -377,7 +377,9 @@ class OffloadJob:
     ``media_of(ctx) -> MediaAccess``: how to reach the camera's media from the job (default
     :func:`driver_media`). ``min_free``: bytes to keep free on the disk under ``root``.
     ``statvfs``: os.statvfs (tests give a fake). ``after_recording(recording, paths, log)``: called
-    once all of a recording's chapters are here (the ``.gpx`` hook, camrig/offload/hooks.py).
+    once all of a recording's chapters are here (the ``.gpx`` hook, camrig/offload/hooks.py);
+    ``after_telemetry(recording, paths, log)``: once all of its GPMF fetches (``<stem>.gpmf.bin``,
+    Open GoPro) are here, before its video (the early ``.gpx``).
     Returns a summary dict; raises DiskLow, CameraUnreachable (after :data:`RETRIES`),
     MediaListError, JobPreempted.
     """
@@ -390,6 +392,7 @@ class OffloadJob:
                  media_of: Callable[[JobContext], Any] | None = None, serial: str | None = None,
                  statvfs: Callable[[str], Any] = os.statvfs,
                  after_recording: Callable[[Recording, list[Path], Any], None] | None = None,
+                 after_telemetry: Callable[[Recording, list[Path], Any], None] | None = None,
                  low_speed_time: int = 10, retry_pause: float = RETRY_PAUSE):
         self.camera = camera
         self.root = Path(root)
@@ -400,6 +403,7 @@ class OffloadJob:
         self.serial = serial
         self.statvfs = statvfs
         self.after_recording = after_recording
+        self.after_telemetry = after_telemetry
         self.low_speed_time = low_speed_time
         self.retry_pause = retry_pause
         self._range_logged = False
@@ -460,6 +464,8 @@ class OffloadJob:
                     summary["bytes"] += size
                     fetched_in.setdefault(it.recording, []).append(path)
                     rec = next(r for r in recordings if r.key == it.recording)
+                    if it.telemetry:
+                        self._telemetry_fetched(manifest, rec, items)
                     if self._recording_complete(manifest, rec, items) and it.recording in fetched_in:
                         fetched_in.pop(it.recording)
                         paths = [Path(r.dest) for r in (manifest.get(i.key) for i in items
@@ -498,6 +504,17 @@ class OffloadJob:
             if row is None or row.state not in ("done", "deleted"):
                 return False
         return True
+
+    def _telemetry_fetched(self, manifest: Manifest, rec: Recording, items: list[Item]) -> None:
+        """Once every GPMF fetch of ``rec`` is here: the ``after_telemetry`` hook (the early .gpx)."""
+        mine = [it for it in items if it.recording == rec.key and it.telemetry]
+        rows = [manifest.get(it.key) for it in mine]
+        if not mine or any(r is None or r.state != "done" for r in rows) or self.after_telemetry is None:
+            return
+        try:
+            self.after_telemetry(rec, [Path(r.dest) for r in rows if r is not None], log)
+        except Exception:          # a telemetry conversion bug must not stop the offload
+            log.exception("%s: the after-telemetry hook failed for %s", self.camera, rec.label)
 
     def _recording_done(self, rec: Recording, paths: list[Path], base: Path) -> None:
         """The journal's one line per recording, and the ``.gpx`` hook."""

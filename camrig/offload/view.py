@@ -47,6 +47,28 @@ def offload_lines(rows: Mapping[str, Any]) -> list[str]:
     return out
 
 
+SYNC_COLUMNS = ("SYNC", "RECORDING", "START (UTC)", "FROM", "OFFSET")
+
+
+def sync_lines(sync: Mapping[str, Any]) -> list[str]:
+    """A blank line, then the day's sync table (camrig/offload/hooks.py, ``{"day", "recordings"}``):
+    per recording its camera, name, start in UTC, where the start came from (``gps`` or the
+    ``camera_clock``) and its offset to the reference in seconds. Never raises for bad rows."""
+    table = [SYNC_COLUMNS]
+    for row in sync.get("recordings") or []:
+        if not isinstance(row, Mapping):
+            continue
+        off = row.get("offset_s")
+        table.append((_cell(row.get("camera")), _cell(row.get("recording")), _cell(row.get("start_utc")),
+                      _cell(row.get("source")),
+                      f"{off:+.3f} s" if isinstance(off, (int, float)) and not isinstance(off, bool) else "-"))
+    widths = [max(len(r[i]) for r in table) for i in range(len(SYNC_COLUMNS))]
+    out = ["", f"sync table {_cell(sync.get('day'))} (OFFLOAD_DIR/sync-{_cell(sync.get('day'))}.json):"]
+    for r in table:
+        out.append("  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)), r[-1]]).rstrip())
+    return out
+
+
 FINAL_STATES = ("done", "failed", "stopped")
 
 

@@ -52,6 +52,8 @@ class MediaCamera:
         self.raw_list: bytes | None = None
         self.rate: float | None = None
         self.gpmf = True
+        #: what /gopro/media/gpmf answers per file ("100GOPRO/GH010001.MP4" → bytes); others get filler
+        self.gpmf_for: dict[str, bytes] = {}
         self.turbo: list[int] = []
         self.deleted: list[str] = []
         self.requests: list[tuple[str, str | None]] = []
@@ -95,7 +97,7 @@ class MediaCamera:
                     key = q["path"][0]
                     if not cam.gpmf or key not in cam.files:
                         return self._send(404, b"{}")
-                    return self._body(b"GPMF" + key.encode() * 50)
+                    return self._body(cam.gpmf_for.get(key, b"GPMF" + key.encode() * 50))
                 m = re.fullmatch(r"/videos/DCIM/([^/]+)/([^/]+)", url.path)
                 if not m:
                     return self._send(404, b"not found", "text/plain")

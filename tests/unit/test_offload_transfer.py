@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -367,3 +368,92 @@ def test_a_range_answer_longer_than_its_content_range_is_refused(camera, tmp_pat
         assert not p.exists() or p.read_bytes() == data, key
     assert not (day / "GH010001.MP4").exists()
     assert "arrived" in (j.progress.last_error or "")
+
+
+def _payloads(raw: bytes) -> list[bytes]:
+    """A raw GPMF stream cut into its top-level KLV payloads (key 4, type 1, size 1, repeat 2,
+    data padded to 4 bytes: GoPro's GPMF spec)."""
+    out, at = [], 0
+    while at + 8 <= len(raw):
+        size, repeat = raw[at + 5], int.from_bytes(raw[at + 6:at + 8], "big")
+        end = at + 8 + (size * repeat + 3) // 4 * 4
+        out.append(raw[at:end])
+        at = end
+    return out
+
+
+def test_the_gpmf_gives_a_gpx_and_a_sync_row_before_any_video_arrives(tmp_path):
+    """Issue 11 part 5: an Open GoPro recording of two chapters; its GPMF (real HERO11 GPS9, split
+    in two at a payload boundary) is fetched first and joined into ``GH010042.gpx`` at once — no
+    chapter is on the Pi yet — and the day's sync table (file, snapshot, status table) has the
+    recording, timed by GPS. Fails before the after_telemetry hook (the .gpx came only after the
+    video, and no sync table was written)."""
+    from pathlib import Path
+
+    from camrig.offload.hooks import SessionTelemetry
+    from camrig.status import render_table
+    from camrig.telemetry import convert_recording
+
+    raw = (Path(__file__).resolve().parents[1] / "data/gpmf/gopro2gpx_hero11.gpmf.bin").read_bytes()
+    parts = _payloads(raw)
+    half = len(parts) // 2
+    cam = MediaCamera({"100GOPRO/GH010042.MP4": mp4(200_000, 1), "100GOPRO/GH020042.MP4": mp4(100_000, 2)})
+    cam.gpmf_for = {"100GOPRO/GH010042.MP4": b"".join(parts[:half]),
+                    "100GOPRO/GH020042.MP4": b"".join(parts[half:])}
+    day_dir = tmp_path / "media/front" / DAY
+    calls = []
+
+    def convert(sources, out_dir, formats, **kw):
+        calls.append(([p.name for p in sources], sorted(p.name for p in day_dir.glob("*.MP4"))))
+        return convert_recording(sources, out_dir, formats, **kw)
+
+    session = SessionTelemetry(lambda: tmp_path / "media", convert=convert)
+    after_recording, after_telemetry = session.hooks("front")
+    try:
+        job(tmp_path, after_recording=after_recording, after_telemetry=after_telemetry)(
+            context(cam, family="open_gopro"))
+    finally:
+        cam.close()
+    first_sources, videos_then = calls[0]
+    assert first_sources == [".GH010042.gpmf-joined.bin"] and videos_then == []     # before any video
+    gpx = day_dir / "GH010042.gpx"
+    assert gpx.exists() and gpx.read_bytes().count(b"<trkpt") == 679                 # both halves
+    assert not list(day_dir.glob(".*joined*"))
+    sync_files = list((tmp_path / "media").glob("sync-*.json"))
+    assert len(sync_files) == 1 and sync_files[0].name == "sync-2025-01-07.json"     # the GPS day
+    table = json.loads(sync_files[0].read_text())
+    assert [(r["camera"], r["recording"], r["source"], r["offset_s"]) for r in table["recordings"]] == \
+        [("front", "GH010042", "gps", 0.0)]
+    assert table["recordings"][0]["start_utc"] == "2025-01-07T10:33:02.100000Z"
+    snap = session.snapshot()
+    assert snap["day"] == "2025-01-07" and snap["recordings"][0]["recording"] == "GH010042"
+    text = render_table({"cameras": [{"name": "front", "state": "idle"}], "sync": snap})
+    assert "sync table 2025-01-07" in text and "GH010042" in text and "+0.000 s" in text
+
+
+def test_the_sync_table_merges_cameras_and_restarts(tmp_path):
+    """Two cameras' recordings on one day land in one table with their offsets; a second service
+    (a daemon restart) adds to the file instead of replacing it; an unreadable file is rewritten."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from camrig.offload.hooks import SessionTelemetry
+
+    def fake(start):
+        def convert(sources, out_dir, formats, name=None, **kw):
+            return SimpleNamespace(error=None, outputs={}, recording=name, start_utc=start,
+                                   camera_clock_start=None, duration_s=60.0, gps_points=600)
+        return convert
+
+    t0 = dt.datetime(2026, 5, 1, 9, 0, 0, tzinfo=dt.UTC)
+    log = logging.getLogger("t")
+    a = SessionTelemetry(lambda: tmp_path, convert=fake(t0))
+    a.hooks("front")[0](None, [tmp_path / "GH010001.MP4"], log)
+    b = SessionTelemetry(lambda: tmp_path, convert=fake(t0 + dt.timedelta(seconds=1.25)))
+    b.hooks("rear")[0](None, [tmp_path / "GX010007.MP4"], log)
+    table = json.loads((tmp_path / "sync-2026-05-01.json").read_text())
+    assert [(r["camera"], r["offset_s"]) for r in table["recordings"]] == [("front", 0.0), ("rear", 1.25)]
+    (tmp_path / "sync-2026-05-01.json").write_text("not json")
+    b.hooks("rear")[0](None, [tmp_path / "GX010007.MP4"], log)
+    table = json.loads((tmp_path / "sync-2026-05-01.json").read_text())
+    assert [r["camera"] for r in table["recordings"]] == ["rear"]

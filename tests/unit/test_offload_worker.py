@@ -19,6 +19,7 @@ from camrig.emulator.legacy_gopro import LegacyGoPro
 from camrig.emulator.rig import wait_until
 from camrig.http import HttpClient
 from camrig.link import AddressLink
+from camrig.offload.hooks import SessionTelemetry
 from camrig.offload.service import OffloadService, validate
 from camrig.worker import CameraWorker, State
 from tests.unit.offload_camera import MediaCamera, mp4
@@ -47,7 +48,7 @@ def rig(tmp_path):
     wait_for(lambda: worker.state == State.IDLE and not worker.shutter_sent)
     config = type("C", (), {"offload_dir": str(tmp_path / "media"), "offload_min_free": 0,
                             "offload_after": None, "offload_what": "proxies-first"})()
-    svc = OffloadService(lambda: [worker], lambda: config, hook_factory=None)
+    svc = OffloadService(lambda: [worker], lambda: config, session=SessionTelemetry(lambda: '.', enabled=False))
     yield media, cam, worker, svc
     svc.close()
     worker.stop()
@@ -106,6 +107,6 @@ def test_unknown_camera_and_bad_options_are_refused():
     with pytest.raises(CommandError):
         validate((), {"colour": 1}, "test")
     validate(("start",), {"cameras": ["front"], "proxies_only": True}, "test")
-    svc = OffloadService(lambda: [], lambda: None, hook_factory=None)
+    svc = OffloadService(lambda: [], lambda: None, session=SessionTelemetry(lambda: '.', enabled=False))
     res = svc.start(["rear"])
     assert not res.ok and "no camera called 'rear'" in res.cameras["rear"].detail
