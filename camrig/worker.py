@@ -282,7 +282,8 @@ class CameraWorker:
 
     def submit(self, job: Callable[[JobContext], Any]) -> JobHandle:
         """Queue ``job`` (a callable taking a :class:`~camrig.jobs.JobContext`; optional attributes
-        ``name`` and ``resumable``) for the job slot; returns its :class:`~camrig.jobs.JobHandle`
+        ``name``, ``resumable`` and ``wakes`` — True: an asleep camera is woken for it, as for a
+        recording; an offload a person asked for) for the job slot; returns its :class:`~camrig.jobs.JobHandle`
         at once. Jobs run one at a time, in order, on a job thread, only while the camera is idle
         (confirmed by a status) and recording is not wanted; see camrig/jobs.py for pre-emption.
         Raises TypeError when ``job`` is not callable."""
@@ -423,7 +424,7 @@ class CameraWorker:
         t = self.timers
         if t.confirm_at is not None:
             deadlines.append(max(t.confirm_at, t.next_poll_at))
-        if self.state in (State.ASLEEP, State.FAULT) and self._wanted:
+        if self.state in (State.ASLEEP, State.FAULT) and (self._wanted or self._jobs_wake()):
             deadlines.append(t.retry_at)
         if self.state in (State.IDLE, State.RECORDING) and self.keep_awake:
             deadlines.append(t.last_contact + self.keep_awake)
@@ -475,9 +476,10 @@ class CameraWorker:
             self._check()
 
     def _step_asleep(self, wanted: bool, changed: bool, check: bool, now: float) -> None:
-        """Asleep: wake when recording is wanted and the back-off is over; otherwise, when a check
-        is asked for, see quietly whether it answers (it may have been woken by hand)."""
-        if self._wanted and now >= self.timers.retry_at:
+        """Asleep: wake when recording is wanted (or a queued job needs the camera: ``wakes``) and
+        the back-off is over; otherwise, when a check is asked for, see quietly whether it answers
+        (it may have been woken by hand)."""
+        if (self._wanted or self._jobs_wake()) and now >= self.timers.retry_at:
             self._wake_and_apply()
         elif check:
             self._quiet_probe()
@@ -489,10 +491,11 @@ class CameraWorker:
             self._wake_and_apply()
 
     def _step_fault(self, wanted: bool, changed: bool, check: bool, now: float) -> None:
-        """Fault: nothing until the back-off is over; then wake (recording wanted) or probe."""
+        """Fault: nothing until the back-off is over; then wake (recording wanted, or a queued job
+        that needs the camera) or probe."""
         if now < self.timers.retry_at:
             return
-        if self._wanted:
+        if self._wanted or self._jobs_wake():
             self._wake_and_apply()
         elif check:
             self._quiet_probe()
@@ -694,7 +697,8 @@ class CameraWorker:
         check_adapter = getattr(self.waker, "check_adapter", None)
         if check_adapter is not None:
             check_adapter()                            # never wake across an adapter mismatch
-        self._set_state(State.WAKING, "recording wanted")
+        self._set_state(State.WAKING, "recording wanted" if self._wanted else
+                        f"job {self._jobs[0].name if self._jobs else ''} queued")
         self.driver.reset()
         started = self.clock()
         try:
@@ -839,6 +843,12 @@ class CameraWorker:
             t.retry_at = self.clock() + _backoff(c.failures)
 
     # --- job slot (camrig/jobs.py; docs/architecture.md "Camera worker") ----------------------
+
+    def _jobs_wake(self) -> bool:
+        """A queued job needs the camera awake (its ``wakes`` attribute: an offload a person asked
+        for wakes the cameras, as a recording would)."""
+        with self._cond:
+            return any(getattr(h.job, "wakes", False) for h in self._jobs)
 
     def _job_free(self) -> bool:
         """The slot may run a job now: confirmed idle, nothing wanted, nothing pending. _cond held."""

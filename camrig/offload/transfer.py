@@ -386,6 +386,9 @@ class OffloadJob:
 
     name = "offload"
     resumable = True
+    #: an asleep camera is woken for it (BLE / Wake-on-LAN, like a recording): a person asked for
+    #: the footage; an Olympus, which cannot be woken, waits for its Wi-Fi to be turned on
+    wakes = True
 
     def __init__(self, camera: str, root: str | os.PathLike[str], *, options: Options | None = None,
                  progress: Progress | None = None, min_free: int = DEFAULT_MIN_FREE,

@@ -268,3 +268,40 @@ def test_mark_on_a_driver_without_hilight_fails():
     handle = worker.mark()
     worker._send_marks()
     assert handle.state == JobState.FAILED and handle.error == "open_gopro has no HiLight"
+
+
+def test_a_job_that_wakes_wakes_an_asleep_camera_and_one_that_does_not_waits():
+    """An offload a person asked for wakes an asleep camera, as a recording would (``wakes``);
+    a job without it waits for the camera to wake by other means. Fails before the job's
+    ``wakes``: the asleep worker only ever woke for recording, and the offload waited forever."""
+    from camrig.cameras.mock import MockDriver, MockWaker
+    from tests.unit.test_commands import config
+
+    driver = MockDriver("front", asleep=True)
+    waker = MockWaker(driver)
+    worker = CameraWorker(config(["front"]).cameras[0], driver, waker, keep_awake=None, confirm_delay=0.01)
+    worker.start()
+    try:
+        wait_for(lambda: worker.state == State.ASLEEP)
+
+        class Quiet:
+            name = "quiet"
+
+            def __call__(self, ctx):
+                return "ran"
+
+        quiet = worker.submit(Quiet())
+        time.sleep(0.5)
+        assert waker.wakes == 0 and quiet.state == JobState.QUEUED      # it waits
+
+        class Offload(Quiet):
+            name = "offload"
+            wakes = True
+
+        loud = worker.submit(Offload())
+        wait_for(lambda: loud.finished and quiet.finished, 10.0)
+        assert waker.wakes == 1 and not driver.asleep
+        assert loud.state == JobState.DONE and quiet.state == JobState.DONE
+        assert worker.state == State.IDLE and driver.calls_to("shutter") == []    # nothing recorded
+    finally:
+        worker.stop()
