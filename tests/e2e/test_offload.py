@@ -144,7 +144,10 @@ def test_hostile_answers_write_nothing_outside_and_nothing_unverified(make_ns_ri
     assert rows[cam1]["state"] == "done", rows
     assert rows[cam3]["state"] == "failed" and rows[cam3]["last_error"], rows
     written = [p for p in rig.workdir.rglob("*") if p.is_file() and "offload" in p.parts]
-    assert all(out in p.parents and p.relative_to(out).parts[0] in (cam1, cam2, cam3) for p in written)
+    # under a camera's folder, or the day's sync table (issue 11) beside them
+    assert all(out in p.parents and (p.relative_to(out).parts[0] in (cam1, cam2, cam3)
+                                     or (p.parent == out and p.name.startswith("sync-") and p.suffix == ".json"))
+               for p in written), [str(p) for p in written]
     assert not (rig.workdir / "etc").exists() and not list(out.rglob("passwd"))
     # camera 2's extra bytes come with whole-file answers (200); in route mode the file comes in
     # Range chunks (206, no extra): either way a final name only for the card's exact bytes
