@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import captures
+from .httpserver import TrackedHttpServer
 from .media import DEFAULT_RECORD_BYTES, THM_BYTES, MediaStore, TokenBucket, parse_rate, parse_size
 
 log = logging.getLogger("camrig.emulator")
@@ -172,56 +173,14 @@ class _Scheduler:
                 log.exception("emulator timer failed")
 
 
-class _HttpServer(http.server.ThreadingHTTPServer):
-    """ThreadingHTTPServer without DNS (no getfqdn), with TCP_NODELAY and connection tracking."""
-
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    request_queue_size = 64
+class _HttpServer(TrackedHttpServer):
+    """A GoPro body's HTTP server (:class:`.httpserver.TrackedHttpServer`): ``role`` "gpcontrol"
+    (port 80) or "media" (port 8080); a dropped connection is a reset."""
 
     def __init__(self, addr, handler, camera: CameraBody, role: str):
         self.camera = camera
-        self.role = role          # "gpcontrol" (port 80) or "media" (port 8080)
-        self.connections: set[socket.socket] = set()
-        self.conn_lock = threading.Lock()
+        self.role = role
         super().__init__(addr, handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(): a DNS lookup. Not here.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), port
-
-    def get_request(self):
-        conn, addr = super().get_request()
-        try:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-        with self.conn_lock:
-            self.connections.add(conn)
-        return conn, addr
-
-    def shutdown_request(self, request) -> None:
-        with self.conn_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def abort_connections(self) -> None:
-        """Drop every open connection (reboot, Wi-Fi off): the peer sees a reset or EOF."""
-        with self.conn_lock:
-            conns = list(self.connections)
-        for conn in conns:
-            try:
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that goes away mid-answer is normal for a camera; log it quietly.
-        log.debug("connection from %s ended with an error", client_address[0], exc_info=True)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

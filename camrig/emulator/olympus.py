@@ -51,7 +51,6 @@ import http.server
 import json
 import logging
 import os
-import socket
 import socketserver
 import struct
 import subprocess
@@ -62,6 +61,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from . import captures
+from .httpserver import TrackedHttpServer
 
 log = logging.getLogger("camrig.emulator.olympus")
 
@@ -163,43 +163,15 @@ def movie_bytes(name: str, size: int) -> bytes:
     return head + struct.pack(">I4s", 8 + fill, b"mdat") + (unit * (fill // len(unit) + 1))[:fill]
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    """The camera's HTTP server: no DNS, connections tracked so Wi-Fi off can drop them."""
+class _Server(TrackedHttpServer):
+    """The Olympus body's HTTP server (:class:`.httpserver.TrackedHttpServer`); Wi-Fi off drops
+    its connections with an EOF."""
 
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
+    abort_with_reset = False
 
     def __init__(self, addr, body: OlympusBody):
         self.body = body
-        self.connections: set[socket.socket] = set()
-        self.conn_lock = threading.Lock()
         super().__init__(addr, _Handler)
-
-    def server_bind(self) -> None:
-        socketserver.TCPServer.server_bind(self)          # no getfqdn()
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), port
-
-    def get_request(self):
-        conn, addr = super().get_request()
-        with self.conn_lock:
-            self.connections.add(conn)
-        return conn, addr
-
-    def shutdown_request(self, request) -> None:
-        with self.conn_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def abort_connections(self) -> None:
-        with self.conn_lock:
-            conns = list(self.connections)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
