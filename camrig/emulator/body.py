@@ -293,6 +293,8 @@ class _ControlHandler(socketserver.StreamRequestHandler):
                 request = json.loads(line)
                 if not isinstance(request, dict):
                     raise ValueError("request must be a JSON object")
+                if self.take_over(request):        # the rest of the connection is a front-end's
+                    return
                 answer = self.server.camera.control(request)
             except Exception as exc:  # the control socket reports, never dies
                 answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
@@ -300,6 +302,11 @@ class _ControlHandler(socketserver.StreamRequestHandler):
                 self.wfile.write((json.dumps(answer) + "\n").encode())
             except OSError:
                 return
+
+    def take_over(self, request: dict) -> bool:
+        """A front-end's hook: True when it took the connection over for ``request`` (the Open
+        GoPro BLE front-end's ``ble_connect``); the plain body takes nothing over."""
+        return False
 
 
 class _ControlServer(socketserver.ThreadingUnixStreamServer):

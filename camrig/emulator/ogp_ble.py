@@ -76,26 +76,12 @@ class _BleSession:
 class _OgpControlHandler(_ControlHandler):
     """Control socket: request/response lines as for the legacy camera, or a BLE connection."""
 
-    def handle(self) -> None:
-        camera = cast("OpenGoProBleFront", self.server.camera)      # an _OgpControlServer's camera
-        for line in self.rfile:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                request = json.loads(line)
-                if not isinstance(request, dict):
-                    raise ValueError("request must be a JSON object")
-                if request.get("op") == "ble_connect":
-                    camera.ble_connection(self)
-                    return
-                answer = camera.control(request)
-            except Exception as exc:  # noqa: BLE001 - the control socket reports, never dies
-                answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            try:
-                self.wfile.write((json.dumps(answer) + "\n").encode())
-            except OSError:
-                return
+    def take_over(self, request: dict) -> bool:
+        """``{"op": "ble_connect"}``: the rest of this connection is one BLE connection."""
+        if request.get("op") != "ble_connect":
+            return False
+        cast("OpenGoProBleFront", self.server.camera).ble_connection(self)     # an _OgpControlServer's camera
+        return True
 
 
 class _OgpControlServer(_ControlServer):
