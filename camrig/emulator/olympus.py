@@ -140,7 +140,7 @@ def fat_date(t: time.struct_time) -> tuple[int, int]:
     return date, tm
 
 
-def _mov_header(name: str) -> bytes:
+def _mov_header() -> bytes:
     """``ftyp`` (brand ``qt  ``) and a ``moov`` holding one version-0 ``mvhd``: the smallest
     QuickTime file a reader walks to its ``moov`` (Apple, QuickTime File Format Specification:
     "File type compatibility atom", "Movie header atom", 108 bytes). A real Olympus MOV carries
@@ -156,7 +156,7 @@ def movie_bytes(name: str, size: int) -> bytes:
     A size too small for the header (the body never makes one: at least 1024 bytes) gives the
     name repeated alone."""
     unit = (name + "\n").encode()
-    head = _mov_header(name)
+    head = _mov_header()
     if size < len(head) + 8:
         return (unit * (size // len(unit) + 1))[:size]
     fill = size - len(head) - 8

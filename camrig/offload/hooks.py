@@ -192,23 +192,3 @@ def _read_rows(path: Path) -> list[dict]:
     rows = data.get("recordings") if isinstance(data, dict) else None
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
-
-def gpx_hook() -> Hook | None:
-    """The ``.gpx``-beside-the-chapters hook alone (no sync table), or None without
-    ``camrig.telemetry`` in this build; kept for callers that need no table."""
-    telemetry = _telemetry()
-    if telemetry is None:
-        return None
-    convert = telemetry.convert_recording
-
-    def hook(recording, paths: list[Path], joblog) -> None:
-        chapters = chapter_order([p for p in paths if p.suffix.upper() == ".MP4"])
-        if not chapters:
-            return
-        result = convert(chapters, None, ("gpx",))
-        if result.error:
-            joblog.info("%s: no .gpx: %s", chapters[0].name, result.error)
-        else:
-            for path in result.outputs.values():
-                joblog.info("%s: GPS track written", path)
-    return hook

@@ -324,14 +324,15 @@ def test_a_gpx_is_written_beside_a_recording_once_its_chapters_are_here(tmp_path
     payload (tests/data/gpmf) in an MP4 built by tests/mp4build.py, served by the media server."""
     from pathlib import Path
 
-    from camrig.offload.hooks import gpx_hook
+    from camrig.offload.hooks import SessionTelemetry
     from tests.mp4build import build_mp4
 
     seed = (Path(__file__).resolve().parents[1] / "data/gpmf/gopro2gpx_hero07.gpmf.bin").read_bytes()
     built = build_mp4(tmp_path / "src.MP4", [seed], duration=1001, timescale=1000)
     cam = MediaCamera({"100GOPRO/GH010042.MP4": Path(built).read_bytes()})
     try:
-        job(tmp_path, after_recording=gpx_hook())(context(cam))
+        after_recording, _ = SessionTelemetry(lambda: tmp_path / "media").hooks("front")
+        job(tmp_path, after_recording=after_recording)(context(cam))
         gpx = tmp_path / "media/front" / DAY / "GH010042.gpx"
         assert gpx.exists() and b"<trkpt" in gpx.read_bytes()
     finally:
