@@ -42,3 +42,39 @@ class FollowingWorker:
 
     def stop(self, timeout=0):
         self.alive = False
+
+
+class MockCar:
+    """A running car for the in-car tests: a real Controller on its own thread, one started
+    CameraWorker per :class:`camrig.cameras.mock.MockDriver` (``wakers``: their wakers, default a
+    MockWaker each), a FlipTrigger, and issue 13's inputs installed (:func:`camrig.inputs.install`
+    with ``install_kwargs``: ``pin_factory``, ``shutdown``). ``worker_kwargs`` go to each worker
+    after the tests' usual ``keep_awake=None, confirm_delay=0.02``. :meth:`close` stops it all."""
+
+    def __init__(self, cfg, drivers, *, wakers=None, worker_kwargs=None, **install_kwargs):
+        import threading
+
+        from camrig.cameras.mock import MockWaker
+        from camrig.controller import Controller
+        from camrig.inputs import install
+        from camrig.systemd import Notifier
+        from camrig.worker import CameraWorker
+
+        self.drivers = list(drivers)
+        wakers = wakers or [MockWaker(d) for d in self.drivers]
+        self.workers = [CameraWorker(cfg.camera(d.name), d, w, keep_awake=None, confirm_delay=0.02,
+                                     **(worker_kwargs or {}))
+                        for d, w in zip(self.drivers, wakers, strict=True)]
+        self.trigger = FlipTrigger()
+        self.ctl = Controller(cfg, self.workers, self.trigger, Notifier(environ={}), status_path="")
+        self.inputs = install(self.ctl, cfg, **install_kwargs)
+        for w in self.workers:
+            w.start()
+        self.thread = threading.Thread(target=self.ctl.run, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.inputs.close()
+        self.ctl.request_stop()
+        self.thread.join(5)
+        self.ctl.shutdown(stop_recordings=False, timeout=0.5)

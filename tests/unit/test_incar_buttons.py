@@ -5,13 +5,12 @@ contacts, a record toggle, and what the status says about who wants recording.""
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from camrig.cameras.mock import MockDriver, MockWaker
+from camrig.cameras.mock import MockDriver
 from camrig.commands import Command
 from camrig.controller import Controller
 from camrig.errors import TriggerError
@@ -19,8 +18,7 @@ from camrig.inputs import install
 from camrig.inputs.buttons import MarkButton, RecordButton
 from camrig.status import render_table
 from camrig.systemd import Notifier
-from camrig.worker import CameraWorker
-from tests.fakes import FlipTrigger
+from tests.fakes import FlipTrigger, MockCar
 from tests.polling import eventually, wait_for
 from tests.unit.test_commands import config
 from tests.unit.test_trigger import DebouncingMockPin
@@ -42,27 +40,16 @@ def car(tmp_path, factory):
 
     def make(**overrides):
         drivers = [MockDriver("front"), MockDriver("rear")]
-        workers = [CameraWorker(config([d.name]).cameras[0], d, MockWaker(d), keep_awake=None, confirm_delay=0.02)
-                   for d in drivers]
         cfg = dataclasses.replace(config([d.name for d in drivers]), mark_bcm_pin=MARK, record_bcm_pin=RECORD,
                                   marks_path=str(tmp_path / "marks.jsonl"), **overrides)
-        trigger = FlipTrigger()
-        ctl = Controller(cfg, workers, trigger, Notifier(environ={}), status_path="")
-        inputs = install(ctl, cfg, pin_factory=factory)
-        assert inputs.errors == []
-        for w in workers:
-            w.start()
-        thread = threading.Thread(target=ctl.run, daemon=True)
-        thread.start()
-        made.append((ctl, thread, inputs))
-        return ctl, trigger, workers, drivers, inputs
+        car = MockCar(cfg, drivers, pin_factory=factory)
+        made.append(car)
+        assert car.inputs.errors == []
+        return car.ctl, car.trigger, car.workers, drivers, car.inputs
 
     yield make
-    for ctl, thread, inputs in made:
-        inputs.close()
-        ctl.request_stop()
-        thread.join(5)
-        ctl.shutdown(stop_recordings=False, timeout=0.5)
+    for car in made:
+        car.close()
 
 
 def press(factory, pin, hold: float = 0.0):

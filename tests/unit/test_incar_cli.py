@@ -14,15 +14,11 @@ import threading
 
 import pytest
 
-from camrig.cameras.mock import MockDriver, MockWaker
+from camrig.cameras.mock import MockDriver
 from camrig.control import MAX_LINE, ControlServer
-from camrig.controller import Controller
 from camrig.errors import CameraRejected
-from camrig.inputs import install
 from camrig.inputs.commands_cli import failed_cameras, render_reply, run
-from camrig.systemd import Notifier
-from camrig.worker import CameraWorker
-from tests.fakes import FlipTrigger
+from tests.fakes import MockCar
 from tests.polling import wait_for
 from tests.unit.test_commands import config
 from tests.unit.test_control import raw
@@ -33,24 +29,13 @@ def daemon(tmp_path):
     """A running controller (front, rear on MockDrivers; rear refuses HiLights when asked to),
     the mark service installed, and its control socket at tmp_path/c.sock."""
     drivers = [MockDriver("front"), MockDriver("rear")]
-    workers = [CameraWorker(config([d.name]).cameras[0], d, MockWaker(d), keep_awake=None, confirm_delay=0.02)
-               for d in drivers]
     cfg = dataclasses.replace(config(["front", "rear"]), marks_path=str(tmp_path / "marks.jsonl"))
-    trigger = FlipTrigger()
-    ctl = Controller(cfg, workers, trigger, Notifier(environ={}), status_path="")
-    inputs = install(ctl, cfg)
-    for w in workers:
-        w.start()
-    thread = threading.Thread(target=ctl.run, daemon=True)
-    thread.start()
-    server = ControlServer(str(tmp_path / "c.sock"), ctl, group=None, reply_timeout=15)
+    car = MockCar(cfg, drivers)
+    server = ControlServer(str(tmp_path / "c.sock"), car.ctl, group=None, reply_timeout=15)
     server.start()
-    yield ctl, server, trigger, workers, drivers
+    yield car.ctl, server, car.trigger, car.workers, drivers
     server.close()
-    inputs.close()
-    ctl.request_stop()
-    thread.join(5)
-    ctl.shutdown(stop_recordings=False, timeout=0.5)
+    car.close()
 
 
 def cli(command, socket_path, mode=None):

@@ -14,15 +14,11 @@ import pytest
 from gpiozero import DigitalInputDevice
 from gpiozero.pins.mock import MockFactory
 
-from camrig.cameras.mock import MockDriver, MockWaker
-from camrig.controller import Controller
-from camrig.inputs import install
+from camrig.cameras.mock import MockDriver
 from camrig.inputs.clock_sync import timedated_probe
 from camrig.inputs.ignition import IgnitionWatch, ShutdownError, logind_power_off
 from camrig.status import render_table
-from camrig.systemd import Notifier
-from camrig.worker import CameraWorker
-from tests.fakes import FlipTrigger
+from tests.fakes import MockCar
 from tests.polling import eventually, wait_for
 from tests.unit.test_commands import config
 
@@ -42,27 +38,16 @@ def car(factory):
 
     def make(*, grace=0.3, shutdown=None):
         drivers = [MockDriver("front"), MockDriver("rear")]
-        workers = [CameraWorker(config([d.name]).cameras[0], d, MockWaker(d), keep_awake=None, confirm_delay=0.02)
-                   for d in drivers]
         cfg = dataclasses.replace(config([d.name for d in drivers]), ignition_bcm_pin=IGN, ignition_grace=grace,
                                   shutdown_on_ignition_off=shutdown is not None, marks_path=None)
-        trigger = FlipTrigger()
-        ctl = Controller(cfg, workers, trigger, Notifier(environ={}), status_path="")
-        inputs = install(ctl, cfg, pin_factory=factory, shutdown=shutdown)
-        assert inputs.errors == [] and inputs.ignition is not None
-        for w in workers:
-            w.start()
-        thread = threading.Thread(target=ctl.run, daemon=True)
-        thread.start()
-        made.append((ctl, thread, inputs))
-        return ctl, trigger, workers, drivers, inputs
+        car = MockCar(cfg, drivers, pin_factory=factory, shutdown=shutdown)
+        made.append(car)
+        assert car.inputs.errors == [] and car.inputs.ignition is not None
+        return car.ctl, car.trigger, car.workers, drivers, car.inputs
 
     yield make
-    for ctl, thread, inputs in made:
-        inputs.close()
-        ctl.request_stop()
-        thread.join(5)
-        ctl.shutdown(stop_recordings=False, timeout=0.5)
+    for car in made:
+        car.close()
 
 
 def recording(drivers):

@@ -14,13 +14,9 @@ import pytest
 
 from camrig.cameras.mock import MockDriver, MockWaker
 from camrig.commands import Command
-from camrig.controller import Controller
 from camrig.errors import CameraRejected
-from camrig.inputs import install
 from camrig.inputs.marks import MarkService, append_mark, read_marks
-from camrig.systemd import Notifier
-from camrig.worker import CameraWorker
-from tests.fakes import FlipTrigger
+from tests.fakes import MockCar
 from tests.polling import eventually, wait_for
 from tests.unit.test_commands import config
 
@@ -56,28 +52,15 @@ def rig(tmp_path):
     made = []
 
     def make(drivers, wakers=None, **overrides):
-        wakers = wakers or [MockWaker(d) for d in drivers]
-        workers = [CameraWorker(dataclasses.replace(config([d.name]).cameras[0]), d, w, keep_awake=None,
-                                confirm_delay=0.02, power_cycle_pause=0.05)
-                   for d, w in zip(drivers, wakers, strict=True)]
         cfg = dataclasses.replace(config([d.name for d in drivers]),
                                   marks_path=str(tmp_path / "state" / "marks.jsonl"), **overrides)
-        trigger = FlipTrigger()
-        ctl = Controller(cfg, workers, trigger, Notifier(environ={}), status_path="")
-        inputs = install(ctl, cfg)
-        for w in workers:
-            w.start()
-        thread = threading.Thread(target=ctl.run, daemon=True)
-        thread.start()
-        made.append((ctl, thread, inputs))
-        return ctl, trigger, workers, inputs
+        car = MockCar(cfg, drivers, wakers=wakers, worker_kwargs={"power_cycle_pause": 0.05})
+        made.append(car)
+        return car.ctl, car.trigger, car.workers, car.inputs
 
     yield make
-    for ctl, thread, inputs in made:
-        inputs.close()
-        ctl.request_stop()
-        thread.join(5)
-        ctl.shutdown(stop_recordings=False, timeout=0.5)
+    for car in made:
+        car.close()
 
 
 def recording(workers):
